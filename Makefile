@@ -1,0 +1,53 @@
+# modelyard — one entry point for every routine task. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+SOURCES := runtime operator tests hack
+
+.DEFAULT_GOAL := help
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[runtime,dev]"
+	touch $@
+
+venv: $(VENV)/.installed ## create .venv and install modelyard with the runtime and dev extras
+
+fmt: venv ## format the code
+	$(BIN)/ruff format $(SOURCES)
+	$(BIN)/ruff check --fix $(SOURCES)
+
+lint: venv ## ruff format check + ruff lint
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/ruff check $(SOURCES)
+
+typecheck: venv ## mypy --strict over the packages and the tests
+	$(BIN)/mypy
+
+imports: venv ## import-linter layer contracts
+	$(BIN)/lint-imports
+
+test-unit: venv ## fast tests: codecs, batching, settings, in-process server
+	$(BIN)/pytest tests/unit tests/contract -q
+
+test: venv ## every test tier (the test command CI runs)
+	$(BIN)/pytest tests -q
+
+check: lint typecheck imports test ## format, lint, types, import layers, tests
+
+bench-runtime: venv ## runtime benchmark: raw onnxruntime vs the server (writes BENCHMARKS.md)
+	$(PY) -m hack.bench_runtime --out BENCHMARKS.md
+
+demo: venv ## serve a demo model locally and send it requests over REST v2 and TF-Serving v1
+	$(PY) -m hack.demo_runtime
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean

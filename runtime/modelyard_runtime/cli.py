@@ -1,0 +1,63 @@
+"""``modelyard-runtime``: ``serve`` runs the model server.
+
+Parses flags and env into ``Settings`` once, configures logging, installs uvloop when present,
+and hands over to ``server.run.serve``. Exit codes: 0 clean stop, 1 startup failure (stage in the
+termination log), 2 bad settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from modelyard_runtime import __version__
+from modelyard_runtime.errors import SettingsError
+from modelyard_runtime.server.run import serve
+from modelyard_runtime.settings import add_arguments, settings_from
+from modelyard_runtime.startup import write_termination_log
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelyard-runtime", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve an ONNX model (OIP v2 REST, TF-Serving v1, /metrics)",
+        description="Serve one ONNX model. Every flag can also be set by its env variable.",
+    )
+    add_arguments(serve_parser)
+    return parser
+
+
+def _run(coroutine_factory: object) -> int:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine_factory)  # type: ignore[arg-type]
+    return int(uvloop.run(coroutine_factory))  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args, os.environ)
+    except SettingsError as e:
+        termination_log = os.environ.get("MODELYARD_TERMINATION_LOG", "")
+        write_termination_log(termination_log, f"settings: {e}")
+        parser.exit(2, f"modelyard-runtime: error: {e}\n")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return _run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The runtime's one error tree.
+
+Every failure the server reports to a client is a ``RuntimeServiceError`` carrying its HTTP status
+and a metrics ``reason``; the transports (REST here, gRPC later) map it in exactly one place.
+Startup failures are ``StartupError`` with the stage name written to the termination log.
+Third-party exceptions are chained (``raise ... from e``) and never cross a package boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+StartupStage = Literal["verify", "load", "provider", "warmup"]
+
+
+class ModelyardError(Exception):
+    """Root of every error raised by modelyard code."""
+
+
+class RuntimeServiceError(ModelyardError):
+    """A request could not be served; ``http_status`` and ``reason`` say how to report it."""
+
+    http_status = 500
+    reason = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputError(RuntimeServiceError):
+    http_status = 400
+    reason = "bad_request"
+
+
+class UnsupportedMediaTypeError(InvalidInputError):
+    http_status = 415
+
+
+class NotFoundError(RuntimeServiceError):
+    http_status = 404
+    reason = "not_found"
+
+
+class PayloadTooLargeError(RuntimeServiceError):
+    http_status = 413
+    reason = "too_large"
+
+
+class UnauthorizedError(RuntimeServiceError):
+    http_status = 401
+    reason = "unauthorized"
+
+
+class QueueFullError(RuntimeServiceError):
+    """The bounded queue is full; the client should retry after ``retry_after`` seconds."""
+
+    http_status = 429
+    reason = "queue_full"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(RuntimeServiceError):
+    """The request's deadline passed before its result was ready (504, gRPC DEADLINE_EXCEEDED)."""
+
+    http_status = 504
+    reason = "timeout"
+
+
+class UnavailableError(RuntimeServiceError):
+    """Not ready yet, shutting down, or the GPU the deployment requires is missing."""
+
+    http_status = 503
+    reason = "unavailable"
+
+
+class InferenceFailedError(RuntimeServiceError):
+    """The session raised while running a batch."""
+
+    http_status = 500
+    reason = "inference_error"
+
+
+class StartupError(ModelyardError):
+    """A fatal startup failure; ``stage`` is one of verify, load, provider, warmup."""
+
+    def __init__(self, stage: StartupStage, message: str) -> None:
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+        self.message = message
+
+
+class SettingsError(ModelyardError):
+    """A configuration value (env or flag) is invalid; the message names it."""

@@ -1,0 +1,157 @@
+"""Checks a decoded tensor against the model's input spec and builds arrays from wire data.
+
+Shared by every codec (OIP JSON/binary, TF-Serving v1, gRPC) so a bad input gets the same
+message whatever the protocol.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from modelyard_runtime.datatypes import BINARY_ONLY, ELEMENT_SIZE, Array, TensorSpec, numpy_dtype
+from modelyard_runtime.errors import InvalidInputError
+
+_LENGTH = struct.Struct("<I")
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def parse_shape(name: str, raw: Any) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw
+    ):
+        raise InvalidInputError(f"input {name!r}: shape must be a list of non-negative integers")
+    return tuple(raw)
+
+
+def spec_for(name: str, specs: Mapping[str, TensorSpec]) -> TensorSpec:
+    try:
+        return specs[name]
+    except KeyError:
+        known = ", ".join(sorted(specs))
+        raise InvalidInputError(
+            f"unknown input {name!r}; the model's inputs are: {known}"
+        ) from None
+
+
+def check_against_spec(spec: TensorSpec, datatype: str, shape: Sequence[int]) -> None:
+    """The request's datatype and shape must fit the model's input."""
+    if datatype != spec.datatype:
+        raise InvalidInputError(
+            f"input {spec.name!r} has datatype {datatype} but the model expects {spec.datatype}"
+        )
+    fits = len(shape) == len(spec.shape) and all(
+        want in (-1, got) for want, got in zip(spec.shape, shape, strict=True)
+    )
+    if not fits:
+        raise InvalidInputError(
+            f"input {spec.name!r} has shape {shape_text(shape)} but the model expects "
+            f"{shape_text(spec.shape)} (-1 = any size)"
+        )
+
+
+def check_complete(feeds: Mapping[str, Array], specs: Mapping[str, TensorSpec]) -> None:
+    missing = sorted(set(specs) - set(feeds))
+    if missing:
+        raise InvalidInputError(f"missing input(s): {', '.join(missing)}")
+
+
+def array_from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> Array:
+    """Build the array for JSON ``data`` (flat or nested, row-major) of ``shape``."""
+    if datatype in BINARY_ONLY:
+        raise InvalidInputError(
+            f"input {name!r}: {datatype} cannot be sent as JSON data; "
+            "use the binary tensor extension (binary_data_size)"
+        )
+    dtype = numpy_dtype(datatype)
+    if not isinstance(data, list):
+        data = [data]
+    try:
+        if datatype == "BYTES":
+            array = np.array(data, dtype=np.object_)
+            if not all(isinstance(item, str) for item in array.flat):
+                raise InvalidInputError(f"input {name!r}: BYTES data must be strings")
+        elif datatype == "BOOL":
+            array = np.array(data)
+            if array.size and array.dtype != np.bool_:
+                raise InvalidInputError(f"input {name!r}: BOOL data must be true or false")
+            array = array.astype(np.bool_, copy=False)
+        else:
+            array = np.array(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as e:
+        raise InvalidInputError(f"input {name!r}: data does not fit {datatype}: {e}") from e
+    return reshape(name, array, shape)
+
+
+def reshape(name: str, array: Array, shape: Sequence[int]) -> Array:
+    expected = math.prod(shape)
+    if array.size != expected:
+        raise InvalidInputError(
+            f"input {name!r} has {array.size} elements but shape {shape_text(shape)} "
+            f"needs {expected}"
+        )
+    return array.reshape(shape)
+
+
+def array_from_bytes(
+    name: str, datatype: str, shape: Sequence[int], raw: bytes | memoryview
+) -> Array:
+    """Build the array for a binary tensor (little-endian, row-major; BYTES length-prefixed)."""
+    if datatype == "BYTES":
+        return reshape(name, np.array(_split_bytes(name, raw), dtype=np.object_), shape)
+    dtype = numpy_dtype(datatype)
+    expected = math.prod(shape) * ELEMENT_SIZE[datatype]
+    if len(raw) != expected:
+        raise InvalidInputError(
+            f"input {name!r}: {len(raw)} bytes of {datatype} data but shape "
+            f"{shape_text(shape)} needs {expected}"
+        )
+    return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
+
+
+def _split_bytes(name: str, raw: bytes | memoryview) -> list[str]:
+    items: list[str] = []
+    view = memoryview(raw)
+    pos = 0
+    while pos < len(view):
+        if pos + 4 > len(view):
+            raise InvalidInputError(f"input {name!r}: truncated BYTES element length")
+        (length,) = _LENGTH.unpack_from(view, pos)
+        pos += 4
+        if pos + length > len(view):
+            raise InvalidInputError(f"input {name!r}: BYTES element runs past the tensor")
+        try:
+            items.append(bytes(view[pos : pos + length]).decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise InvalidInputError(f"input {name!r}: BYTES element is not UTF-8") from e
+        pos += length
+    return items
+
+
+def array_to_bytes(array: Array) -> bytes:
+    """The binary-extension encoding of ``array``."""
+    if array.dtype == np.object_:
+        parts = []
+        for item in array.flat:
+            data = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            parts.append(_LENGTH.pack(len(data)))
+            parts.append(data)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+
+
+def json_data(array: Array) -> Any:
+    """Flat row-major data for a JSON response (orjson serialises numpy arrays natively)."""
+    if array.dtype == np.object_:
+        return [
+            item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
+            for item in array.flat
+        ]
+    return np.ascontiguousarray(array).reshape(-1)

@@ -1,0 +1,1 @@
+"""The HTTP side of the runtime: aiohttp app factory, routes, error mapping, lifecycle."""

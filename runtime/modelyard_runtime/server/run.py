@@ -1,0 +1,142 @@
+"""The server's lifecycle: listen, load in a thread, Ready, and drain on SIGTERM.
+
+``serve`` is called by the CLI and by tests (with a custom ``loader``). Liveness answers from the
+first moment; readiness only after verify, load and warm-up. A fatal startup failure is written to
+the termination log and ends the process non-zero. SIGTERM flips readiness at once, answers new
+requests 503, lets queued and in-flight requests finish, and returns 0 within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from modelyard_runtime.batching.scheduler import Batcher, BatchingConfig
+from modelyard_runtime.errors import SettingsError, StartupError
+from modelyard_runtime.metrics import RuntimeMetrics
+from modelyard_runtime.server.app import build_app
+from modelyard_runtime.server.state import ServerState
+from modelyard_runtime.settings import Settings
+from modelyard_runtime.startup import Loader, load_onnx, prepare, write_termination_log
+
+log = logging.getLogger(__name__)
+
+
+def read_token(path: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise SettingsError(f"cannot read the auth token file {path}: {e}") from e
+    if not token:
+        raise SettingsError(f"the auth token file {path} is empty")
+    return token.encode()
+
+
+def batching_config(settings: Settings) -> BatchingConfig:
+    return BatchingConfig(
+        max_batch_size=settings.max_batch_size,
+        max_queue_delay_s=settings.max_queue_delay_ms / 1000,
+        max_queue_size=settings.max_queue_size,
+        workers=settings.inference_workers,
+    )
+
+
+async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
+    """Run until SIGTERM/SIGINT; return the process exit code."""
+    metrics = RuntimeMetrics(
+        model=settings.served_name,
+        version=settings.model_version,
+        revision=settings.revision,
+        track=settings.track,
+    )
+    try:
+        token = read_token(settings.auth_token_file)
+    except SettingsError as e:
+        log.error("%s", e)
+        write_termination_log(settings.termination_log, f"settings: {e}")
+        return 2
+    state = ServerState(settings=settings, metrics=metrics, token=token)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(
+        build_app(state),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.http_port, backlog=1024)
+        await site.start()
+        for address in runner.addresses:
+            log.info("listening on http://%s:%d", address[0], address[1])
+        code = await _load_and_serve(state, stop, loader)
+    finally:
+        await runner.cleanup()
+        if state.batcher is not None:
+            await state.batcher.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    return code
+
+
+async def _load_and_serve(state: ServerState, stop: asyncio.Event, loader: Loader) -> int:
+    settings = state.settings
+    load = asyncio.ensure_future(asyncio.to_thread(prepare, settings, state.metrics, loader=loader))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({load, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not load.done():
+        log.info("stop requested while loading; exiting")
+        stopped.cancel()
+        return 0
+    try:
+        model = load.result()
+    except StartupError as e:
+        log.error("startup failed at stage %s: %s", e.stage, e.message)
+        write_termination_log(settings.termination_log, str(e))
+        stopped.cancel()
+        return 1
+    batcher = Batcher(model.session, config=batching_config(settings), observer=state.metrics)
+    batcher.start()
+    state.attach(model, batcher)
+    if settings.require_gpu and model.session.execution_provider == "cpu":
+        state.not_ready_reason = (
+            "a GPU is required (requireGPU) but the model runs on the CPU: "
+            "no CUDA or TensorRT provider is active"
+        )
+        log.error("not ready: %s", state.not_ready_reason)
+    else:
+        state.not_ready_reason = ""
+        log.info(
+            "ready: model %r version %r on %s",
+            settings.served_name,
+            settings.model_version,
+            model.session.execution_provider,
+        )
+    await stopped
+    return await _drain(state)
+
+
+async def _drain(state: ServerState) -> int:
+    state.draining = True
+    grace = state.settings.shutdown_grace_seconds
+    deadline = time.monotonic() + grace
+    log.info("draining: %d requests in flight, grace %.1f s", state.in_flight, grace)
+    if state.batcher is not None and not await state.batcher.drain(grace):
+        log.warning("grace period over with requests still queued")
+    if state.in_flight:
+        try:
+            await asyncio.wait_for(state.idle.wait(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            log.warning("grace period over with %d requests in flight", state.in_flight)
+    log.info("drained; exiting")
+    return 0

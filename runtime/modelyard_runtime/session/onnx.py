@@ -1,0 +1,108 @@
+"""``ModelSession`` backed by onnxruntime: the only module that imports it.
+
+Called from ``startup`` to load the model; the batcher then calls ``run`` from its executor
+threads (``InferenceSession.run`` releases the GIL and is thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+from modelyard_runtime.datatypes import DATATYPE_BY_ORT, TensorSpec
+from modelyard_runtime.errors import StartupError
+from modelyard_runtime.session import Array, onnx_file, providers
+
+log = logging.getLogger(__name__)
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(dim if isinstance(dim, int) and dim >= 0 else -1 for dim in (arg.shape or ()))
+    datatype = DATATYPE_BY_ORT.get(arg.type)
+    if datatype is None:
+        raise StartupError("load", f"{arg.name!r} has type {arg.type}, which cannot be served")
+    return TensorSpec(name=arg.name, datatype=datatype, shape=shape)
+
+
+class OnnxSession:
+    """A loaded onnxruntime session and what it serves."""
+
+    def __init__(self, session: Any, opset: int) -> None:
+        self._session = session
+        self._inputs = tuple(_spec(arg) for arg in session.get_inputs())
+        self._outputs = tuple(_spec(arg) for arg in session.get_outputs())
+        self._output_names = [spec.name for spec in self._outputs]
+        self._opset = opset
+        active: str = session.get_providers()[0]
+        self._provider = providers.SHORT_NAMES.get(active, active)
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        return self._outputs
+
+    @property
+    def execution_provider(self) -> str:
+        return self._provider
+
+    @property
+    def opset(self) -> int:
+        return self._opset
+
+    def run(self, feeds: Mapping[str, Array]) -> list[Array]:
+        result: list[Array] = self._session.run(self._output_names, dict(feeds))
+        return result
+
+
+def _session_options(intra_op_threads: int) -> Any:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if intra_op_threads:
+        options.intra_op_num_threads = intra_op_threads
+    # The event loop shares the cores: spinning workers would take its CPU for nothing.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+def load(path: Path, *, execution_provider: str, intra_op_threads: int) -> OnnxSession:
+    """Load ``path``; ``StartupError`` with stage ``load`` or ``provider`` says what failed."""
+    if not path.is_file():
+        raise StartupError("load", f"model file {path} does not exist")
+    try:
+        header = onnx_file.read_header(path)
+    except (onnx_file.NotOnnxError, OSError) as e:
+        raise StartupError("load", f"{path} is not an ONNX model: {e}") from e
+    gpu = execution_provider != "cpu" and providers.gpu_present()
+    plan = providers.plan_providers(
+        execution_provider, gpu=gpu, available=ort.get_available_providers()
+    )
+    if plan.note:
+        log.warning("execution provider: %s; using the CPU", plan.note)
+    if providers.CUDA in plan.providers and hasattr(ort, "preload_dlls"):
+        ort.preload_dlls()
+    cache_dir = os.environ.get("MODELYARD_TRT_CACHE_DIR") or tempfile.gettempdir()
+    options = _session_options(intra_op_threads)
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=plan.with_options(cache_dir)
+        )
+    except Exception as e:
+        if plan.providers == (providers.CPU,):
+            raise StartupError("load", f"onnxruntime cannot load {path}: {e}") from e
+        try:
+            ort.InferenceSession(str(path), sess_options=options, providers=[providers.CPU])
+        except Exception as cpu_error:
+            raise StartupError("load", f"onnxruntime cannot load {path}: {cpu_error}") from e
+        raise StartupError("provider", f"{', '.join(plan.providers[:-1])} failed: {e}") from e
+    return OnnxSession(session, header.default_opset)

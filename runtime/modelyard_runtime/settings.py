@@ -1,0 +1,285 @@
+"""Runtime settings: parsed once from env and flags into one frozen object.
+
+Every setting has an env variable (the operator <-> runtime contract, design §3) and the same
+flag on the CLI; a flag wins over its env variable. ``to_env`` renders settings back into env,
+so the operator and the runtime share one definition and a contract test proves the round trip.
+Called from ``cli``; nothing here reads files or starts anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from modelyard_runtime.errors import SettingsError
+
+PROVIDERS: Final = ("auto", "cpu", "cuda", "tensorrt")
+DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the server needs to know, validated."""
+
+    model_path: str
+    model_name: str = ""
+    model_version: str = "1"
+    model_sha256: str = ""
+    revision: str = ""
+    track: str = "stable"
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    grpc_port: int = 8081
+    execution_provider: str = "auto"
+    require_gpu: bool = False
+    max_batch_size: int = 64
+    max_queue_delay_ms: float = 0.0
+    max_queue_size: int = 1024
+    request_timeout_ms: int = 60_000
+    intra_op_threads: int = 0
+    inference_workers: int = 1
+    warmup: tuple[int, ...] = (1,)
+    auth_token_file: str = ""
+    termination_log: str = ""
+    shutdown_grace_seconds: float = 30.0
+    max_request_bytes: int = 64 * 1024 * 1024
+    pod_name: str = ""
+    pod_namespace: str = ""
+    log_level: str = "INFO"
+
+    @property
+    def served_name(self) -> str:
+        """The model name in the protocol: explicit, else the file's stem."""
+        return self.model_name or Path(self.model_path).stem
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _parse_batch_sizes(text: str) -> tuple[int, ...]:
+    """``"1,8"`` or ``"1 8"`` -> (1, 8); ``""`` or ``"none"`` -> no warm-up."""
+    if text.strip().lower() in {"", "none"}:
+        return ()
+    sizes = tuple(int(part) for part in re.split(r"[,\s]+", text.strip()) if part)
+    if any(size < 1 for size in sizes):
+        raise ValueError("batch sizes must be positive integers")
+    return tuple(sorted(set(sizes)))
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    env: str
+    flag: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+_FIELDS: Final[tuple[_Field, ...]] = (
+    _Field("model_path", "MODELYARD_MODEL_PATH", "--model", str, "path of the .onnx file"),
+    _Field("model_name", "MODELYARD_MODEL_NAME", "--name", str, "model name in the protocol"),
+    _Field("model_version", "MODELYARD_MODEL_VERSION", "--model-version", str, "version label"),
+    _Field("model_sha256", "MODELYARD_MODEL_SHA256", "--sha256", str, "expected sha256 digest"),
+    _Field("revision", "MODELYARD_REVISION", "--revision", str, "revision metric label"),
+    _Field("track", "MODELYARD_TRACK", "--track", str, "track metric label (stable|canary)"),
+    _Field("host", "MODELYARD_HOST", "--host", str, "address to listen on"),
+    _Field("http_port", "MODELYARD_HTTP_PORT", "--http-port", int, "HTTP port (0 = pick one)"),
+    _Field("grpc_port", "MODELYARD_GRPC_PORT", "--grpc-port", int, "gRPC port (0 = pick one)"),
+    _Field(
+        "execution_provider",
+        "MODELYARD_EXECUTION_PROVIDER",
+        "--execution-provider",
+        str,
+        "auto|cpu|cuda|tensorrt",
+    ),
+    _Field(
+        "require_gpu",
+        "MODELYARD_REQUIRE_GPU",
+        "--require-gpu",
+        _parse_bool,
+        "not Ready unless a GPU provider is active",
+    ),
+    _Field("max_batch_size", "MODELYARD_MAX_BATCH_SIZE", "--max-batch-size", int, "rows per batch"),
+    _Field(
+        "max_queue_delay_ms",
+        "MODELYARD_MAX_QUEUE_DELAY_MS",
+        "--max-queue-delay-ms",
+        float,
+        "longest wait for a fuller batch, in ms",
+    ),
+    _Field(
+        "max_queue_size",
+        "MODELYARD_MAX_QUEUE_SIZE",
+        "--max-queue-size",
+        int,
+        "queued requests before 429",
+    ),
+    _Field(
+        "request_timeout_ms",
+        "MODELYARD_REQUEST_TIMEOUT_MS",
+        "--request-timeout-ms",
+        int,
+        "per-request deadline in ms (0 = none)",
+    ),
+    _Field(
+        "intra_op_threads",
+        "MODELYARD_INTRA_OP_THREADS",
+        "--intra-op-threads",
+        int,
+        "onnxruntime intra-op threads (0 = onnxruntime's default)",
+    ),
+    _Field(
+        "inference_workers",
+        "MODELYARD_INFERENCE_WORKERS",
+        "--inference-workers",
+        int,
+        "batches run at once",
+    ),
+    _Field(
+        "warmup",
+        "MODELYARD_WARMUP",
+        "--warmup",
+        _parse_batch_sizes,
+        "batch sizes to run before Ready, e.g. 1,8 (none = skip)",
+    ),
+    _Field(
+        "auth_token_file",
+        "MODELYARD_AUTH_TOKEN_FILE",
+        "--auth-token-file",
+        str,
+        "bearer token file; unset = no auth",
+    ),
+    _Field(
+        "termination_log",
+        "MODELYARD_TERMINATION_LOG",
+        "--termination-log",
+        str,
+        f"where fatal startup errors are written (default {DEFAULT_TERMINATION_LOG} if writable)",
+    ),
+    _Field(
+        "shutdown_grace_seconds",
+        "MODELYARD_SHUTDOWN_GRACE_SECONDS",
+        "--shutdown-grace-seconds",
+        float,
+        "longest drain after SIGTERM",
+    ),
+    _Field(
+        "max_request_bytes",
+        "MODELYARD_MAX_REQUEST_BYTES",
+        "--max-request-bytes",
+        int,
+        "largest request body (413 above)",
+    ),
+    _Field("pod_name", "POD_NAME", "--pod-name", str, "pod name (downward API)"),
+    _Field("pod_namespace", "POD_NAMESPACE", "--pod-namespace", str, "pod namespace"),
+    _Field("log_level", "MODELYARD_LOG_LEVEL", "--log-level", str, "DEBUG|INFO|WARNING|ERROR"),
+)
+
+ENV_NAMES: Final[dict[str, str]] = {field.name: field.env for field in _FIELDS}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting; values stay strings until ``settings_from`` parses them."""
+    for field in _FIELDS:
+        parser.add_argument(
+            field.flag, dest=field.name, default=None, help=f"{field.help} [env {field.env}]"
+        )
+
+
+def settings_from(args: argparse.Namespace | None, environ: Mapping[str, str]) -> Settings:
+    """Merge flags over env over defaults, parse, validate; ``SettingsError`` names the bad one."""
+    values: dict[str, Any] = {}
+    for field in _FIELDS:
+        raw = getattr(args, field.name, None) if args is not None else None
+        source = field.flag
+        if raw is None:
+            raw = environ.get(field.env)
+            source = field.env
+        if raw is None:
+            continue
+        try:
+            values[field.name] = field.parse(raw)
+        except ValueError as e:
+            raise SettingsError(f"{source}={raw!r} is invalid: {e}") from e
+    if not values.get("model_path"):
+        raise SettingsError("no model given: set --model or MODELYARD_MODEL_PATH")
+    if "termination_log" not in values:
+        values["termination_log"] = _default_termination_log()
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def _default_termination_log() -> str:
+    path = Path(DEFAULT_TERMINATION_LOG)
+    writable = path.exists() and os.access(path, os.W_OK)
+    writable = writable or (not path.exists() and os.access(path.parent, os.W_OK))
+    return DEFAULT_TERMINATION_LOG if writable and path.parent.is_dir() else ""
+
+
+def validate(settings: Settings) -> None:
+    """Raise ``SettingsError`` for the first value that cannot work."""
+    checks: Sequence[tuple[bool, str]] = (
+        (
+            settings.execution_provider in PROVIDERS,
+            f"execution provider {settings.execution_provider!r} is not one of "
+            + ", ".join(PROVIDERS),
+        ),
+        (
+            not settings.model_sha256 or bool(_SHA256.match(settings.model_sha256)),
+            "sha256 must be 64 lowercase hex characters",
+        ),
+        (0 <= settings.http_port <= 65535, "http port must be 0..65535"),
+        (0 <= settings.grpc_port <= 65535, "grpc port must be 0..65535"),
+        (settings.max_batch_size >= 1, "max batch size must be at least 1"),
+        (settings.max_queue_delay_ms >= 0, "max queue delay must not be negative"),
+        (settings.max_queue_size >= 1, "max queue size must be at least 1"),
+        (settings.request_timeout_ms >= 0, "request timeout must not be negative"),
+        (settings.intra_op_threads >= 0, "intra-op threads must not be negative"),
+        (settings.inference_workers >= 1, "inference workers must be at least 1"),
+        (settings.shutdown_grace_seconds >= 0, "shutdown grace must not be negative"),
+        (settings.max_request_bytes >= 1024, "max request bytes must be at least 1024"),
+        (
+            settings.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
+            "log level must be DEBUG, INFO, WARNING or ERROR",
+        ),
+        (bool(settings.model_version), "model version must not be empty"),
+        (
+            "/" not in settings.served_name and bool(settings.served_name),
+            "model name must be non-empty and contain no '/'",
+        ),
+    )
+    for ok, message in checks:
+        if not ok:
+            raise SettingsError(message)
+
+
+def to_env(settings: Settings) -> dict[str, str]:
+    """Render the settings that differ from the defaults as the env the runtime reads."""
+    defaults = Settings(model_path=settings.model_path)
+    env = {ENV_NAMES["model_path"]: settings.model_path}
+    for field in _FIELDS:
+        value = getattr(settings, field.name)
+        if value != getattr(defaults, field.name):
+            env[field.env] = _format_value(value)
+    return dict(sorted(env.items()))

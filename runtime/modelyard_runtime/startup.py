@@ -1,0 +1,103 @@
+"""Startup stages before Ready: verify the digest, load the model, warm it up.
+
+``prepare`` runs in a worker thread while the HTTP server already answers liveness; any failure
+is a ``StartupError`` whose ``stage: reason`` line ``write_termination_log`` puts where Kubernetes
+reads it, so the operator can show the stage within seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from modelyard_runtime.errors import StartupError
+from modelyard_runtime.metrics import RuntimeMetrics
+from modelyard_runtime.session import ModelSession, warmup_feeds
+from modelyard_runtime.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[Path, Settings], ModelSession]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadedModel:
+    session: ModelSession
+    sha256: str
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_onnx(path: Path, settings: Settings) -> ModelSession:
+    from modelyard_runtime.session import onnx  # onnxruntime is imported only when serving
+
+    return onnx.load(
+        path,
+        execution_provider=settings.execution_provider,
+        intra_op_threads=settings.intra_op_threads,
+    )
+
+
+def prepare(
+    settings: Settings, metrics: RuntimeMetrics, *, loader: Loader = load_onnx
+) -> LoadedModel:
+    """Verify, load and warm up the model; ``StartupError`` names the failing stage."""
+    path = Path(settings.model_path)
+    started = time.perf_counter()
+    if not path.is_file():
+        raise StartupError("load", f"model file {path} does not exist")
+    try:
+        digest = sha256_file(path)
+    except OSError as e:
+        raise StartupError("load", f"cannot read {path}: {e}") from e
+    if settings.model_sha256 and digest != settings.model_sha256:
+        raise StartupError(
+            "verify", f"sha256 of {path} is {digest}, expected {settings.model_sha256}"
+        )
+    metrics.stage_took("verify", time.perf_counter() - started)
+
+    started = time.perf_counter()
+    session = loader(path, settings)
+    metrics.stage_took("load", time.perf_counter() - started)
+    log.info(
+        "loaded %s (opset %d) on %s: inputs %s, outputs %s",
+        path,
+        session.opset,
+        session.execution_provider,
+        [(s.name, s.datatype, s.shape) for s in session.inputs],
+        [(s.name, s.datatype, s.shape) for s in session.outputs],
+    )
+
+    started = time.perf_counter()
+    batchable = all(spec.batchable for spec in session.inputs)
+    for batch_size in settings.warmup if batchable else settings.warmup[:1]:
+        try:
+            session.run(warmup_feeds(session.inputs, batch_size))
+        except Exception as e:
+            raise StartupError("warmup", f"batch size {batch_size} failed: {e}") from e
+    metrics.stage_took("warmup", time.perf_counter() - started)
+    metrics.model_loaded(
+        sha256=digest, execution_provider=session.execution_provider, opset=session.opset
+    )
+    return LoadedModel(session=session, sha256=digest)
+
+
+def write_termination_log(path: str, line: str) -> None:
+    """Write ``line`` (one line, ``stage: reason``) where Kubernetes reads termination messages."""
+    if not path:
+        return
+    text = " ".join(line.split())[:4000]
+    try:
+        Path(path).write_text(text + "\n", encoding="utf-8")
+    except OSError as e:
+        log.warning("cannot write the termination log %s: %s", path, e)

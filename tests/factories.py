@@ -1,0 +1,77 @@
+"""Test models built in code with onnx.helper (IR version 10: onnxruntime 1.31 rejects IR 14)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+IR_VERSION = 10
+OPSET = 17
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> Path:
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="modelyard-tests"
+    )
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def tiny_model(path: Path) -> Path:
+    """x: FP32 [N,4] -> double = 2x [N,4], total = sum over axis 1 [N]."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    double = helper.make_tensor_value_info("double", TensorProto.FLOAT, ["N", 4])
+    total = helper.make_tensor_value_info("total", TensorProto.FLOAT, ["N"])
+    two = numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    nodes = [
+        helper.make_node("Mul", ["x", "two"], ["double"]),
+        helper.make_node("ReduceSum", ["x", "axes"], ["total"], keepdims=0),
+    ]
+    graph = helper.make_graph(nodes, "tiny", [x], [double, total], initializer=[two, axes])
+    return _save(graph, path)
+
+
+def identity_model(path: Path, datatypes: Sequence[int]) -> Path:
+    """One [N,2] input per ONNX element type, each copied to an output ``out_<i>``."""
+    inputs, outputs, nodes = [], [], []
+    for i, elem in enumerate(datatypes):
+        inputs.append(helper.make_tensor_value_info(f"in_{i}", elem, ["N", 2]))
+        outputs.append(helper.make_tensor_value_info(f"out_{i}", elem, ["N", 2]))
+        nodes.append(helper.make_node("Identity", [f"in_{i}"], [f"out_{i}"]))
+    return _save(helper.make_graph(nodes, "identity", inputs, outputs), path)
+
+
+def fixed_model(path: Path) -> Path:
+    """x: FP32 [1,4] (no batch dimension) -> y = x + 1."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    one = numpy_helper.from_array(np.ones((1, 4), dtype=np.float32), "one")
+    graph = helper.make_graph([helper.make_node("Add", ["x", "one"], ["y"])], "fixed", [x], [y], [one])
+    return _save(graph, path)
+
+
+def mlp_model(path: Path, sizes: Sequence[int], *, seed: int = 0) -> Path:
+    """A ReLU MLP with layer sizes ``sizes`` (first = input width): input ``input``, output ``output``."""
+    rng = np.random.default_rng(seed)
+    nodes, weights = [], []
+    previous = "input"
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
+        b = (rng.standard_normal(fan_out) * 0.01).astype(np.float32)
+        weights += [numpy_helper.from_array(w, f"w{layer}"), numpy_helper.from_array(b, f"b{layer}")]
+        last = layer == len(sizes) - 2
+        gemm_out = "output" if last else f"h{layer}"
+        nodes.append(helper.make_node("Gemm", [previous, f"w{layer}", f"b{layer}"], [gemm_out]))
+        if not last:
+            nodes.append(helper.make_node("Relu", [gemm_out], [f"r{layer}"]))
+            previous = f"r{layer}"
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", sizes[0]])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", sizes[-1]])
+    return _save(helper.make_graph(nodes, "mlp", [x], [y], initializer=weights), path)
