@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,19 +54,24 @@ def fixed_model(path: Path) -> Path:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     one = numpy_helper.from_array(np.ones((1, 4), dtype=np.float32), "one")
-    graph = helper.make_graph([helper.make_node("Add", ["x", "one"], ["y"])], "fixed", [x], [y], [one])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])], "fixed", [x], [y], [one]
+    )
     return _save(graph, path)
 
 
 def mlp_model(path: Path, sizes: Sequence[int], *, seed: int = 0) -> Path:
-    """A ReLU MLP with layer sizes ``sizes`` (first = input width): input ``input``, output ``output``."""
+    """A ReLU MLP with layer widths ``sizes`` (the first is the input): ``input`` -> ``output``."""
     rng = np.random.default_rng(seed)
     nodes, weights = [], []
     previous = "input"
-    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         b = (rng.standard_normal(fan_out) * 0.01).astype(np.float32)
-        weights += [numpy_helper.from_array(w, f"w{layer}"), numpy_helper.from_array(b, f"b{layer}")]
+        weights += [
+            numpy_helper.from_array(w, f"w{layer}"),
+            numpy_helper.from_array(b, f"b{layer}"),
+        ]
         last = layer == len(sizes) - 2
         gemm_out = "output" if last else f"h{layer}"
         nodes.append(helper.make_node("Gemm", [previous, f"w{layer}", f"b{layer}"], [gemm_out]))
@@ -75,3 +81,12 @@ def mlp_model(path: Path, sizes: Sequence[int], *, seed: int = 0) -> Path:
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", sizes[0]])
     y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", sizes[-1]])
     return _save(helper.make_graph(nodes, "mlp", [x], [y], initializer=weights), path)
+
+
+def reshape_model(path: Path) -> Path:
+    """x: FP32 [N,4] reshaped to a fixed [2,2]: runs at batch 1, fails at any other batch size."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])
+    shape = numpy_helper.from_array(np.array([2, 2], dtype=np.int64), "shape")
+    node = helper.make_node("Reshape", ["x", "shape"], ["y"])
+    return _save(helper.make_graph([node], "reshape", [x], [y], [shape]), path)

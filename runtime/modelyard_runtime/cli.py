@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args, os.environ)
     except SettingsError as e:
-        termination_log = os.environ.get("MODELYARD_TERMINATION_LOG", "")
+        termination_log = getattr(args, "termination_log", None) or os.environ.get(
+            "MODELYARD_TERMINATION_LOG", ""
+        )
         write_termination_log(termination_log, f"settings: {e}")
         parser.exit(2, f"modelyard-runtime: error: {e}\n")
     logging.basicConfig(

@@ -265,8 +265,8 @@ def validate(settings: Settings) -> None:
         ),
         (bool(settings.model_version), "model version must not be empty"),
         (
-            "/" not in settings.served_name and bool(settings.served_name),
-            "model name must be non-empty and contain no '/'",
+            bool(settings.served_name) and not set(settings.served_name) & set("/:?#"),
+            "model name must be non-empty and contain none of / : ? #",
         ),
     )
     for ok, message in checks:

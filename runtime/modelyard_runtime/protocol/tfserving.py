@@ -111,6 +111,9 @@ def _from_inputs(inputs: Any, specs: Mapping[str, TensorSpec]) -> dict[str, Arra
 
 
 def _jsonable(array: Array) -> Any:
+    if array.ndim == 0:
+        item = array.item()
+        return item.decode("utf-8", "replace") if isinstance(item, bytes) else item
     if array.dtype == np.object_:
         return np.vectorize(
             lambda item: item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item),
@@ -127,7 +130,10 @@ def encode_predict(
         if len(outputs) == 1:
             return orjson.dumps({"predictions": _jsonable(outputs[0])}, option=option)
         rows = [
-            {spec.name: _jsonable(array[i]) for spec, array in zip(specs, outputs, strict=True)}
+            {
+                spec.name: _jsonable(np.asarray(array[i]))
+                for spec, array in zip(specs, outputs, strict=True)
+            }
             for i in range(len(outputs[0]))
         ]
         return orjson.dumps({"predictions": rows}, option=option)

@@ -1,0 +1,73 @@
+"""Shared fixtures: test models, in-process server state, and runtime server processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from onnx import TensorProto
+
+from modelyard_runtime.batching.scheduler import Batcher
+from modelyard_runtime.metrics import RuntimeMetrics
+from modelyard_runtime.server.run import batching_config
+from modelyard_runtime.server.state import ServerState
+from modelyard_runtime.settings import Settings
+from modelyard_runtime.startup import prepare
+from tests import factories
+from tests.support.processes import RuntimeProcess
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("models")
+    elem = TensorProto
+    return {
+        "tiny": factories.tiny_model(root / "tiny.onnx"),
+        "fixed": factories.fixed_model(root / "fixed.onnx"),
+        "mlp": factories.mlp_model(root / "mlp.onnx", (64, 128, 10)),
+        "identity": factories.identity_model(
+            root / "identity.onnx",
+            [elem.INT32, elem.BOOL, elem.FLOAT16, elem.DOUBLE, elem.STRING, elem.UINT8, elem.INT64],
+        ),
+    }
+
+
+async def make_state(settings: Settings) -> ServerState:
+    """A Ready server state with the real onnxruntime session, as ``serve`` would build it."""
+    metrics = RuntimeMetrics(
+        model=settings.served_name,
+        version=settings.model_version,
+        revision=settings.revision,
+        track=settings.track,
+    )
+    model = prepare(settings, metrics)
+    batcher = Batcher(model.session, config=batching_config(settings), observer=metrics)
+    batcher.start()
+    state = ServerState(settings=settings, metrics=metrics)
+    state.attach(model, batcher)
+    state.not_ready_reason = ""
+    return state
+
+
+@pytest.fixture
+async def tiny_state(models: dict[str, Path]) -> AsyncIterator[ServerState]:
+    state = await make_state(Settings(model_path=str(models["tiny"]), revision="r1"))
+    yield state
+    assert state.batcher is not None
+    await state.batcher.close()
+
+
+@pytest.fixture
+def runtime_process() -> Iterator[type[RuntimeProcess]]:
+    """Yields the ``RuntimeProcess`` class; every process started through it is stopped after."""
+    started: list[RuntimeProcess] = []
+
+    class Tracked(RuntimeProcess):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            started.append(self)
+
+    yield Tracked
+    for process in started:
+        process.kill()
