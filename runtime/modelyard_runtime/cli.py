@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+import prometheus_client
+
 from modelyard_runtime import __version__
 from modelyard_runtime.errors import SettingsError
 from modelyard_runtime.server.run import serve
@@ -53,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_termination_log(termination_log, f"settings: {e}")
         parser.exit(2, f"modelyard-runtime: error: {e}\n")
+    prometheus_client.disable_created_metrics()  # no *_created series: noise to scrapers
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -43,16 +43,6 @@ class EncodedResponse:
     content_type: str
 
 
-def _loads(data: bytes | memoryview) -> dict[str, Any]:
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise InvalidInputError(f"request body is not valid JSON: {e}") from e
-    if not isinstance(value, dict):
-        raise InvalidInputError("request body must be a JSON object")
-    return value
-
-
 def _parameters(owner: str, raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -68,7 +58,7 @@ def decode_infer(
     if header_length == 0:
         return _decode_raw(body, specs)
     if header_length is None:
-        header, binary = _loads(body), memoryview(b"")
+        header, binary = tensors.json_object(body), memoryview(b"")
     else:
         if header_length < 0 or header_length > len(body):
             raise InvalidInputError(
@@ -76,7 +66,7 @@ def decode_infer(
                 f"{len(body)}-byte body"
             )
         view = memoryview(body)
-        header, binary = _loads(view[:header_length]), view[header_length:]
+        header, binary = tensors.json_object(view[:header_length]), view[header_length:]
     request_id = header.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise InvalidInputError("id must be a string")

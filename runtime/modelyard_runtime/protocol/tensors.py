@@ -12,11 +12,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from modelyard_runtime.datatypes import BINARY_ONLY, ELEMENT_SIZE, Array, TensorSpec, numpy_dtype
 from modelyard_runtime.errors import InvalidInputError
 
 _LENGTH = struct.Struct("<I")
+
+
+def json_object(data: bytes | memoryview) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise InvalidInputError(f"request body is not valid JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise InvalidInputError("request body must be a JSON object")
+    return value
 
 
 def shape_text(shape: Sequence[int]) -> str:

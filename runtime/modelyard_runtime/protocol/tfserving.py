@@ -56,12 +56,7 @@ def _tensor(spec: TensorSpec, value: Any) -> Array:
 
 
 def decode_predict(body: bytes, specs: Mapping[str, TensorSpec]) -> PredictRequest:
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise InvalidInputError(f"request body is not valid JSON: {e}") from e
-    if not isinstance(request, dict):
-        raise InvalidInputError("request body must be a JSON object")
+    request = tensors.json_object(body)
     has_instances, has_inputs = "instances" in request, "inputs" in request
     if has_instances == has_inputs:
         raise InvalidInputError('give exactly one of "instances" (row) or "inputs" (column)')

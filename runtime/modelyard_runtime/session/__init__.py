@@ -13,7 +13,7 @@ import numpy as np
 
 from modelyard_runtime.datatypes import Array, TensorSpec, numpy_dtype
 
-__all__ = ["Array", "ModelSession", "TensorSpec", "warmup_feeds"]
+__all__ = ["Array", "DescribedSession", "ModelSession", "TensorSpec", "warmup_feeds"]
 
 
 class ModelSession(Protocol):
@@ -36,6 +36,39 @@ class ModelSession(Protocol):
     def run(self, feeds: Mapping[str, Array]) -> list[Array]:
         """Run the model on ``feeds``; return every output, in ``outputs`` order."""
         ...
+
+
+class DescribedSession:
+    """The descriptive half of ``ModelSession``, shared by the implementations."""
+
+    def __init__(
+        self,
+        *,
+        inputs: Sequence[TensorSpec],
+        outputs: Sequence[TensorSpec],
+        execution_provider: str,
+        opset: int,
+    ) -> None:
+        self._inputs = tuple(inputs)
+        self._outputs = tuple(outputs)
+        self._provider = execution_provider
+        self._opset = opset
+
+    @property
+    def inputs(self) -> Sequence[TensorSpec]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> Sequence[TensorSpec]:
+        return self._outputs
+
+    @property
+    def execution_provider(self) -> str:
+        return self._provider
+
+    @property
+    def opset(self) -> int:
+        return self._opset
 
 
 def warmup_feeds(inputs: Sequence[TensorSpec], batch_size: int) -> dict[str, Array]:

@@ -10,9 +10,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from modelyard_runtime.datatypes import Array, TensorSpec
+from modelyard_runtime.session import DescribedSession
 
 
-class FakeSession:
+class FakeSession(DescribedSession):
     """Runs ``fn`` instead of a model and records the batch sizes it was given."""
 
     def __init__(
@@ -24,29 +25,12 @@ class FakeSession:
         execution_provider: str = "cpu",
         opset: int = 17,
     ) -> None:
+        super().__init__(
+            inputs=inputs, outputs=outputs, execution_provider=execution_provider, opset=opset
+        )
         self._fn = fn
-        self._inputs = tuple(inputs)
-        self._outputs = tuple(outputs)
-        self._provider = execution_provider
-        self._opset = opset
         self._lock = threading.Lock()
         self.batch_sizes: list[int] = []
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        return self._outputs
-
-    @property
-    def execution_provider(self) -> str:
-        return self._provider
-
-    @property
-    def opset(self) -> int:
-        return self._opset
 
     def run(self, feeds: Mapping[str, Array]) -> list[Array]:
         first = next(iter(feeds.values()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import onnxruntime as ort
 
 from modelyard_runtime.datatypes import DATATYPE_BY_ORT, TensorSpec
 from modelyard_runtime.errors import StartupError
-from modelyard_runtime.session import Array, onnx_file, providers
+from modelyard_runtime.session import Array, DescribedSession, onnx_file, providers
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +30,19 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, datatype=datatype, shape=shape)
 
 
-class OnnxSession:
+class OnnxSession(DescribedSession):
     """A loaded onnxruntime session and what it serves."""
 
     def __init__(self, session: Any, opset: int) -> None:
-        self._session = session
-        self._inputs = tuple(_spec(arg) for arg in session.get_inputs())
-        self._outputs = tuple(_spec(arg) for arg in session.get_outputs())
-        self._output_names = [spec.name for spec in self._outputs]
-        self._opset = opset
         active: str = session.get_providers()[0]
-        self._provider = providers.SHORT_NAMES.get(active, active)
-
-    @property
-    def inputs(self) -> Sequence[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> Sequence[TensorSpec]:
-        return self._outputs
-
-    @property
-    def execution_provider(self) -> str:
-        return self._provider
-
-    @property
-    def opset(self) -> int:
-        return self._opset
+        super().__init__(
+            inputs=[_spec(arg) for arg in session.get_inputs()],
+            outputs=[_spec(arg) for arg in session.get_outputs()],
+            execution_provider=providers.SHORT_NAMES.get(active, active),
+            opset=opset,
+        )
+        self._session = session
+        self._output_names = [spec.name for spec in self.outputs]
 
     def run(self, feeds: Mapping[str, Array]) -> list[Array]:
         result: list[Array] = self._session.run(self._output_names, dict(feeds))
