@@ -50,4 +50,7 @@ demo: venv ## serve a demo model locally and send it requests over REST v2 and T
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean
+.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean proto
+
+proto: venv ## regenerate the gRPC stubs from runtime/modelyard_runtime/protocol/pb/inference.proto
+	$(PY) -m hack.gen_proto

@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         write_termination_log(termination_log, f"settings: {e}")
         parser.exit(2, f"modelyard-runtime: error: {e}\n")
-    prometheus_client.disable_created_metrics()  # no *_created series: noise to scrapers
+    # No *_created series: noise to scrapers.
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -6,12 +6,24 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.metrics_text import value
 from tests.support.processes import RuntimeProcess
 
 pytestmark = pytest.mark.slow
+
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def grpc_health(address: str) -> int:
+    with grpc.insecure_channel(address) as channel:
+        request = health_pb2.HealthCheckRequest(service="inference.GRPCInferenceService")
+        status: int = health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status
+        return status
+
 
 BODY = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
 
@@ -25,7 +37,7 @@ async def test_sigterm_drains_in_flight_requests(models: dict[str, Path]) -> Non
     process = RuntimeProcess(
         [
             "--model", str(models["tiny"]), "--name", "slow", "--host", "127.0.0.1",
-            "--http-port", "0", "--max-batch-size", "1", "--warmup", "none",
+            "--http-port", "0", "--grpc-port", "0", "--max-batch-size", "1", "--warmup", "none",
             "--shutdown-grace-seconds", "30", "--compute-seconds", "0.1",
         ],
         module="tests.support.slow_server",
@@ -45,6 +57,7 @@ async def test_sigterm_drains_in_flight_requests(models: dict[str, Path]) -> Non
                 assert (await ready.json())["reason"] == "the server is shutting down"
             async with session.post(infer, json=BODY) as late:
                 assert late.status == 503
+            assert await asyncio.to_thread(grpc_health, process.grpc_address()) == NOT_SERVING
             responses = await asyncio.gather(*accepted)
             statuses = [response.status for response in responses]
             payloads = [await response.json() for response in responses]

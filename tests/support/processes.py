@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
+LISTENING_GRPC = re.compile(r"listening on grpc://([\d.]+):(\d+)")
 
 
 class RuntimeProcess:
@@ -72,6 +73,10 @@ class RuntimeProcess:
     def url(self, timeout: float = 30.0) -> str:
         match = self.wait_for(LISTENING.pattern, timeout)
         return f"http://{match.group(1)}:{match.group(2)}"
+
+    def grpc_address(self, timeout: float = 30.0) -> str:
+        match = self.wait_for(LISTENING_GRPC.pattern, timeout)
+        return f"{match.group(1)}:{match.group(2)}"
 
     def wait_ready(self, timeout: float = 60.0) -> str:
         url = self.url(timeout)

@@ -20,6 +20,7 @@ from modelyard_runtime.batching.scheduler import Batcher, BatchingConfig
 from modelyard_runtime.errors import SettingsError, StartupError
 from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server.app import build_app
+from modelyard_runtime.server.grpc_service import GrpcServer
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import Loader, load_onnx, prepare, write_termination_log
@@ -74,13 +75,16 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
         shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
     )
     await runner.setup()
+    grpc_server = GrpcServer(state)
     try:
         site = web.TCPSite(runner, settings.host, settings.http_port, backlog=1024)
         await site.start()
         for address in runner.addresses:
             log.info("listening on http://%s:%d", address[0], address[1])
-        code = await _load_and_serve(state, stop, loader)
+        await grpc_server.start()
+        code = await _load_and_serve(state, stop, loader, grpc_server)
     finally:
+        await grpc_server.stop(grace=1.0)
         await runner.cleanup()
         if state.batcher is not None:
             await state.batcher.close()
@@ -89,7 +93,9 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
     return code
 
 
-async def _load_and_serve(state: ServerState, stop: asyncio.Event, loader: Loader) -> int:
+async def _load_and_serve(
+    state: ServerState, stop: asyncio.Event, loader: Loader, grpc_server: GrpcServer
+) -> int:
     settings = state.settings
     load = asyncio.ensure_future(asyncio.to_thread(prepare, settings, state.metrics, loader=loader))
     stopped = asyncio.ensure_future(stop.wait())
@@ -116,6 +122,7 @@ async def _load_and_serve(state: ServerState, stop: asyncio.Event, loader: Loade
         log.error("not ready: %s", state.not_ready_reason)
     else:
         state.not_ready_reason = ""
+        await grpc_server.set_serving(True)
         log.info(
             "ready: model %r version %r on %s",
             settings.served_name,
@@ -123,6 +130,7 @@ async def _load_and_serve(state: ServerState, stop: asyncio.Event, loader: Loade
             model.session.execution_provider,
         )
     await stopped
+    await grpc_server.set_serving(False)
     return await _drain(state)
 
 

@@ -6,16 +6,32 @@ Created by ``server.run``; reached by handlers through the ``STATE`` app key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import hmac
+import time
+from collections.abc import Iterator
 
 from aiohttp import web
 
 from modelyard_runtime.batching.scheduler import Batcher
 from modelyard_runtime.datatypes import TensorSpec
-from modelyard_runtime.errors import UnavailableError
-from modelyard_runtime.metrics import RuntimeMetrics
+from modelyard_runtime.errors import (
+    NotFoundError,
+    RuntimeServiceError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from modelyard_runtime.metrics import REJECT_REASONS, RuntimeMetrics
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import LoadedModel
+
+
+@dataclasses.dataclass(slots=True)
+class RequestRecord:
+    """The outcome of one inference request, filled in by the transport."""
+
+    code: int = 500
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -51,16 +67,54 @@ class ServerState:
             raise UnavailableError(f"model {self.settings.served_name!r} is not ready: {problem}")
         return self.model, self.batcher
 
-    def request_started(self) -> None:
+    def authorize(self, header: str | None) -> None:
+        """Check an ``Authorization`` value (HTTP header or gRPC metadata) in constant time."""
+        if self.token is None:
+            return
+        scheme, _, presented = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise UnauthorizedError("missing bearer token: send 'Authorization: Bearer <token>'")
+        if not hmac.compare_digest(presented.strip().encode(), self.token):
+            raise UnauthorizedError("invalid bearer token")
+
+    def resolve_model(self, name: str, version: str | None) -> None:
+        """404 unless ``name`` (and ``version``, when given) is the served model."""
+        settings = self.settings
+        if name != settings.served_name:
+            raise NotFoundError(
+                f"unknown model {name!r}; this server serves {settings.served_name!r}"
+            )
+        if version and version != settings.model_version:
+            raise NotFoundError(
+                f"unknown version {version!r} of model {name!r}; "
+                f"the served version is {settings.model_version!r}"
+            )
+
+    def timeout_seconds(self) -> float | None:
+        timeout_ms = self.settings.request_timeout_ms
+        return timeout_ms / 1000 if timeout_ms else None
+
+    def failed(self, record: RequestRecord, error: RuntimeServiceError) -> None:
+        record.code = error.http_status
+        if error.reason in REJECT_REASONS:
+            self.metrics.rejected(error.reason)
+
+    @contextlib.contextmanager
+    def tracked(self, protocol: str) -> Iterator[RequestRecord]:
+        """Count an inference request in flight and record its code and latency when done."""
+        record = RequestRecord()
+        started = time.perf_counter()
         self.in_flight += 1
         self.idle.clear()
         self.metrics.in_flight.inc()
-
-    def request_finished(self) -> None:
-        self.in_flight -= 1
-        self.metrics.in_flight.dec()
-        if not self.in_flight:
-            self.idle.set()
+        try:
+            yield record
+        finally:
+            self.in_flight -= 1
+            self.metrics.in_flight.dec()
+            if not self.in_flight:
+                self.idle.set()
+            self.metrics.request_done(protocol, record.code, time.perf_counter() - started)
 
 
 STATE = web.AppKey("state", ServerState)

@@ -18,7 +18,7 @@ async def predict(request: web.Request, state: ServerState) -> web.StreamRespons
     guards.check_content_type(request)
     body = await guards.read_body(request, state.settings.max_request_bytes)
     decoded = tfserving.decode_predict(body, state.input_specs)
-    outputs = await batcher.submit(decoded.feeds, timeout=guards.timeout_seconds(state))
+    outputs = await batcher.submit(decoded.feeds, timeout=state.timeout_seconds())
     payload = tfserving.encode_predict(decoded, model.session.outputs, outputs)
     return web.Response(body=payload, content_type=JSON)
 

@@ -104,7 +104,7 @@ async def infer(request: web.Request, state: ServerState) -> web.StreamResponse:
     body = await guards.read_body(request, state.settings.max_request_bytes)
     decoded = oip.decode_infer(body, guards.header_length(request), state.input_specs)
     selected = oip.select_outputs(decoded, model.session.outputs)
-    outputs = await batcher.submit(decoded.feeds, timeout=guards.timeout_seconds(state))
+    outputs = await batcher.submit(decoded.feeds, timeout=state.timeout_seconds())
     encoded = oip.encode_infer(
         model_name=state.settings.served_name,
         model_version=state.settings.model_version,
