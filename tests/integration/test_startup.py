@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -119,3 +120,13 @@ def test_auto_provider_on_a_cpu_host_is_quiet(tmp_path: Path, models: dict[str, 
         assert process.wait() == 0
     assert "CUDA" not in process.log
     assert "[E:onnxruntime" not in process.log
+
+
+def test_port_in_use_is_a_clear_listen_error(tmp_path: Path, models: dict[str, Path]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        message = fails_at(models["tiny"], tmp_path, "--grpc-port", str(port))
+    assert message.startswith("listen: cannot listen on 127.0.0.1")
+    assert f"grpc {port}" in message

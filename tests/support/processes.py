@@ -28,7 +28,13 @@ class RuntimeProcess:
         module: str = "modelyard_runtime",
         command: Sequence[str] = ("serve",),
     ) -> None:
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # Never a fixed port: both listeners pick a free one unless a test says otherwise.
+        defaults = {
+            "MODELYARD_HOST": "127.0.0.1",
+            "MODELYARD_HTTP_PORT": "0",
+            "MODELYARD_GRPC_PORT": "0",
+        }
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **defaults, **(env or {})}
         self.popen = subprocess.Popen(
             [sys.executable, "-m", module, *command, *args],
             stdout=subprocess.PIPE,

@@ -1,18 +1,20 @@
-"""The asyncio side of dynamic batching: a bounded queue, one loop task, an executor.
+"""Dynamic batching: a bounded queue shared with inference worker threads.
 
-``Batcher.submit`` queues a request's feeds and awaits its share of a batch's outputs. The loop
-takes a batch whenever an executor slot is free (``policy`` decides how long to wait and which
-requests fit), stacks the feeds, runs the session in a thread and hands each request its rows as
-zero-copy views. Called by the REST (and gRPC) handlers; never blocks the event loop.
+``Batcher.submit`` (on the event loop) queues a request's feeds and awaits its share of a batch's
+outputs. Each worker thread takes its own batches from the queue (``policy`` decides how long to
+wait and which requests fit), stacks the feeds, runs the session, and posts each request its rows
+(zero-copy views) back to the loop with ``call_soon_threadsafe``. Workers never wait for the event
+loop to schedule them, so a busy loop (parsing requests, writing responses) cannot leave the
+session idle. Called by the REST and gRPC handlers; nothing here blocks the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Protocol
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class BatchObserver(Protocol):
-    """Where the batcher reports what it does (the metrics module implements it)."""
+    """Where the batcher reports what it does (the metrics module implements it; thread-safe)."""
 
     def queue_depth(self, depth: int) -> None: ...
 
@@ -57,11 +59,29 @@ class _Entry:
     signature: Hashable
     enqueued: float
     future: asyncio.Future[list[Array]]
+    abandoned: bool = False  # set on the loop when the caller stopped waiting
 
 
 def _expire(future: asyncio.Future[list[Array]], timeout: float) -> None:
     if not future.done():
         future.set_exception(RequestTimeoutError(f"no result within the {timeout:g} s timeout"))
+
+
+def _hand_out(
+    batch: list[_Entry], outputs: list[Array] | None, error: RuntimeServiceError | None
+) -> None:
+    """On the event loop: give each request its rows of the batch's outputs (or the error)."""
+    offset = 0
+    for entry in batch:
+        end = offset + entry.rows
+        if not entry.future.done():
+            if outputs is None:
+                entry.future.set_exception(error or InferenceFailedError("inference failed"))
+            elif len(batch) == 1:
+                entry.future.set_result(outputs)
+            else:
+                entry.future.set_result([output[offset:end] for output in outputs])
+        offset = end
 
 
 class Batcher:
@@ -80,24 +100,26 @@ class Batcher:
         self._observer = observer
         self._clock = clock
         self._batchable = all(spec.batchable for spec in (*session.inputs, *session.outputs))
-        self._queue: list[_Entry] = []
-        self._arrival = asyncio.Event()
+        self._changed = threading.Condition()
+        self._queue: list[_Entry] = []  # guarded by _changed
+        self._closed = False  # guarded by _changed
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending = 0  # event-loop side: submitted and not yet answered
         self._idle = asyncio.Event()
         self._idle.set()
-        self._slots = asyncio.Semaphore(config.workers)
-        self._running = 0
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=config.workers, thread_name_prefix="inference"
-        )
-        self._loop_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._loop_task = asyncio.get_running_loop().create_task(self._loop(), name="batcher")
+        self._loop = asyncio.get_running_loop()
+        for index in range(self._config.workers):
+            thread = threading.Thread(target=self._work, name=f"inference-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        with self._changed:
+            return sum(not entry.abandoned for entry in self._queue)
 
     def _signature(self, feeds: dict[str, Array]) -> tuple[Hashable, int]:
         if not self._batchable:
@@ -110,122 +132,94 @@ class Batcher:
 
     async def submit(self, feeds: dict[str, Array], *, timeout: float | None) -> list[Array]:
         """Queue ``feeds``; return this request's outputs (rows of the batch's outputs)."""
-        if len(self._queue) >= self._config.max_queue_size:
-            raise QueueFullError(
-                f"the queue holds {len(self._queue)} requests, its limit; retry shortly"
-            )
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Array]] = loop.create_future()
         signature, rows = self._signature(feeds)
-        self._queue.append(_Entry(feeds, rows, signature, self._clock(), future))
-        self._observer.queue_depth(len(self._queue))
-        self._arrival.set()
+        entry = _Entry(feeds, rows, signature, self._clock(), future)
+        with self._changed:
+            depth = len(self._queue)
+            if depth >= self._config.max_queue_size:
+                raise QueueFullError(f"the queue holds {depth} requests, its limit; retry shortly")
+            self._queue.append(entry)
+            self._changed.notify()
+        self._observer.queue_depth(depth + 1)
+        self._pending += 1
         self._idle.clear()
         handle = loop.call_later(timeout, _expire, future, timeout) if timeout else None
         try:
             return await future
         finally:
+            entry.abandoned = True
             if handle is not None:
                 handle.cancel()
-            if not self._running:
-                self._update_idle()
+            self._pending -= 1
+            if not self._pending:
+                self._idle.set()
 
-    def _update_idle(self) -> None:
-        live = any(not entry.future.done() for entry in self._queue)
-        if self._running or live:
-            self._idle.clear()
-        else:
-            self._idle.set()
+    def _work(self) -> None:
+        """A worker thread: take a batch, run it, post the results; until closed."""
+        while (batch := self._take()) is not None:
+            outputs, error = self._compute(batch)
+            assert self._loop is not None
+            with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody waits
+                self._loop.call_soon_threadsafe(_hand_out, batch, outputs, error)
 
-    async def _loop(self) -> None:
-        while True:
-            await self._slots.acquire()
-            batch = await self._next_batch()
-            self._running += 1
-            task = asyncio.get_running_loop().create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _next_batch(self) -> list[_Entry]:
+    def _take(self) -> list[_Entry] | None:
         config = self._config
-        while True:
-            if any(entry.future.done() for entry in self._queue):
-                self._queue = [entry for entry in self._queue if not entry.future.done()]
-            if not self._queue:
-                self._arrival.clear()
-                await self._arrival.wait()
-                continue
-            delay = policy.wait_seconds(
-                self._queue,
-                now=self._clock(),
-                max_rows=config.max_batch_size,
-                max_delay=config.max_queue_delay_s,
-            )
-            if delay <= 0:
-                break
-            self._arrival.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrival.wait(), delay)
-        chosen = policy.select(self._queue, config.max_batch_size)
-        if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
-            batch = self._queue[: len(chosen)]
-            del self._queue[: len(chosen)]
-        else:
-            picked = set(chosen)
-            batch = [self._queue[i] for i in chosen]
-            self._queue = [e for i, e in enumerate(self._queue) if i not in picked]
+        with self._changed:
+            while True:
+                if self._closed:
+                    return None
+                if any(entry.abandoned for entry in self._queue):
+                    self._queue = [entry for entry in self._queue if not entry.abandoned]
+                if not self._queue:
+                    self._changed.wait()
+                    continue
+                delay = policy.wait_seconds(
+                    self._queue,
+                    now=self._clock(),
+                    max_rows=config.max_batch_size,
+                    max_delay=config.max_queue_delay_s,
+                )
+                if delay <= 0:
+                    break
+                self._changed.wait(delay)
+            chosen = policy.select(self._queue, config.max_batch_size)
+            if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
+                batch = self._queue[: len(chosen)]
+                del self._queue[: len(chosen)]
+            else:
+                picked = set(chosen)
+                batch = [self._queue[i] for i in chosen]
+                self._queue = [e for i, e in enumerate(self._queue) if i not in picked]
+            depth = len(self._queue)
         now = self._clock()
         for entry in batch:
             self._observer.dequeued(now - entry.enqueued)
-        self._observer.queue_depth(len(self._queue))
+        self._observer.queue_depth(depth)
         return batch
 
-    def _compute(self, batch: list[_Entry]) -> list[Array]:
-        if len(batch) == 1:
-            feeds = batch[0].feeds
-        else:
-            feeds = {
-                name: np.concatenate([entry.feeds[name] for entry in batch])
-                for name in batch[0].feeds
-            }
+    def _compute(
+        self, batch: list[_Entry]
+    ) -> tuple[list[Array] | None, RuntimeServiceError | None]:
         started = time.perf_counter()
-        outputs = self._session.run(feeds)
-        self._observer.batch_done(sum(e.rows for e in batch), time.perf_counter() - started)
-        return outputs
-
-    async def _run(self, batch: list[_Entry]) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            outputs = await loop.run_in_executor(self._executor, self._compute, batch)
+            if len(batch) == 1:
+                feeds = batch[0].feeds
+            else:
+                feeds = {
+                    name: np.concatenate([entry.feeds[name] for entry in batch])
+                    for name in batch[0].feeds
+                }
+            outputs = self._session.run(feeds)
         except Exception as e:
             log.exception("inference failed for a batch of %d requests", len(batch))
-            error: RuntimeServiceError = InferenceFailedError(f"inference failed: {e}")
-            for entry in batch:
-                if not entry.future.done():
-                    entry.future.set_exception(error)
-        else:
-            self._hand_out(batch, outputs)
-        finally:
-            self._running -= 1
-            self._slots.release()
-            self._update_idle()
-
-    @staticmethod
-    def _hand_out(batch: list[_Entry], outputs: list[Array]) -> None:
-        if len(batch) == 1:
-            if not batch[0].future.done():
-                batch[0].future.set_result(outputs)
-            return
-        offset = 0
-        for entry in batch:
-            end = offset + entry.rows
-            if not entry.future.done():
-                entry.future.set_result([output[offset:end] for output in outputs])
-            offset = end
+            return None, InferenceFailedError(f"inference failed: {e}")
+        self._observer.batch_done(sum(entry.rows for entry in batch), time.perf_counter() - started)
+        return outputs, None
 
     async def drain(self, timeout: float) -> bool:
-        """Wait until every queued and running request is done; False if ``timeout`` passed."""
-        self._update_idle()
+        """Wait until every submitted request is answered; False if ``timeout`` passed."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
@@ -233,10 +227,12 @@ class Batcher:
         return True
 
     async def close(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-        for entry in self._queue:
+        with self._changed:
+            self._closed = True
+            abandoned, self._queue = self._queue, []
+            self._changed.notify_all()
+        for entry in abandoned:
             if not entry.future.done():
                 entry.future.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 30)

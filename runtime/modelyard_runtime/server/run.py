@@ -75,16 +75,25 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
         shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
     )
     await runner.setup()
-    grpc_server = GrpcServer(state)
+    grpc_server: GrpcServer | None = None
     try:
-        site = web.TCPSite(runner, settings.host, settings.http_port, backlog=1024)
-        await site.start()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.http_port, backlog=1024)
+            await site.start()
+            grpc_server = GrpcServer(state)
+        except (OSError, RuntimeError) as e:
+            message = f"cannot listen on {settings.host} (http {settings.http_port}, grpc "
+            message += f"{settings.grpc_port}): {e}"
+            log.error("%s", message)
+            write_termination_log(settings.termination_log, f"listen: {message}")
+            return 1
         for address in runner.addresses:
             log.info("listening on http://%s:%d", address[0], address[1])
         await grpc_server.start()
         code = await _load_and_serve(state, stop, loader, grpc_server)
     finally:
-        await grpc_server.stop(grace=1.0)
+        if grpc_server is not None:
+            await grpc_server.stop(grace=1.0)
         await runner.cleanup()
         if state.batcher is not None:
             await state.batcher.close()
