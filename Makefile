@@ -36,12 +36,12 @@ imports: venv ## import-linter layer contracts
 test-unit: venv ## fast tests: codecs, batching, settings, in-process server
 	$(BIN)/pytest tests/unit tests/contract -q
 
-test: venv ## every test tier (the test command CI runs)
+test: venv cluster-build ## every test tier (the test command CI runs; builds the cluster binaries once)
 	$(BIN)/pytest tests -q
 
 check: lint typecheck imports test ## format, lint, types, import layers, tests
 
-bench-runtime: venv ## runtime benchmark: raw onnxruntime vs the server (writes BENCHMARKS.md)
+bench-runtime: venv ## modelyard vs raw onnxruntime vs KServe, MLServer, PyTriton, BentoML, naive servers (~20 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_runtime --out BENCHMARKS.md
 
 demo: venv ## serve a demo model locally and send it requests over REST v2 and TF-Serving v1
@@ -50,7 +50,16 @@ demo: venv ## serve a demo model locally and send it requests over REST v2 and T
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean proto
+.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean proto cluster-build cluster-up cluster-down
+
+cluster-build: ## build the pinned etcd, Kubernetes, kwok and helm binaries into ~/.cache/modelyard (once)
+	hack/cluster/build.sh
+
+cluster-up: venv cluster-build ## start the local cluster in the background; kubeconfig at .local/cluster/kubeconfig
+	$(PY) -m hack.cluster.localcluster up --dir .local/cluster
+
+cluster-down: venv ## stop the local cluster by process id
+	$(PY) -m hack.cluster.localcluster down --dir .local/cluster
 
 proto: venv ## regenerate the gRPC stubs from runtime/modelyard_runtime/protocol/pb/inference.proto
 	$(PY) -m hack.gen_proto

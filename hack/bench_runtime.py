@@ -1,11 +1,19 @@
-"""Runtime benchmark: raw onnxruntime vs ``modelyard-runtime serve`` on the same machine and run.
+"""Runtime benchmark: modelyard vs raw onnxruntime vs the servers a user would pick instead.
 
-For each model (compute-bound MLP 512-4096-4096-4096-10, overhead-bound MLP 64-512-512-10) it
-measures raw ``InferenceSession.run`` rows/s at batch 1..128 with the server's thread settings,
-then the server under wrk (one row a request; JSON and binary-tensor bodies) at several
-concurrencies, and writes a Markdown report. Numbers, not a test: it never fails on timing.
+One run, one machine, the same two models (compute-bound MLP 512-4096-4096-4096-10,
+overhead-bound MLP 64-512-512-10), one row a request, onnxruntime with one intra-op thread
+everywhere:
 
-    python -m hack.bench_runtime --out BENCHMARKS.md [--duration 10] [--quick]
+1. raw ``InferenceSession.run`` rows/s at batch 1..128 (and two sessions in parallel);
+2. modelyard REST JSON, REST binary and gRPC (1 and 2 inference workers);
+3. naive aiohttp+orjson and naive FastAPI servers;
+4. KServe, MLServer, PyTriton and BentoML, each from its own virtualenv.
+
+HTTP load comes from wrk, gRPC load from ghz, both closed-loop. The script writes a Markdown
+report and a PNG chart. Numbers, not a test: it never fails on timing.
+
+    python -m hack.bench_runtime --out BENCHMARKS.md            # everything (~20 min)
+    python -m hack.bench_runtime --smoke --out /tmp/b.md        # seconds: modelyard + one peer
 """
 
 from __future__ import annotations
@@ -14,199 +22,365 @@ import argparse
 import dataclasses
 import datetime
 import os
-import platform
-import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import orjson
 from tests import factories
-from tests.support.processes import RuntimeProcess
 
-HERE = Path(__file__).resolve().parent
-LUA = HERE / "bench" / "post.lua"
-RESULT = re.compile(r"RESULT rps=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+) errors=(\d+)")
+from hack.bench import load, peers
+from modelyard_runtime.protocol.pb import inference_pb2 as pb
+
 MODELS = {
-    "compute-bound MLP 512-4096-4096-4096-10": (512, 4096, 4096, 4096, 10),
-    "overhead-bound MLP 64-512-512-10": (64, 512, 512, 10),
-}
+    "compute": ("compute-bound MLP 512-4096-4096-4096-10", (512, 4096, 4096, 4096, 10), 100.0),
+    "overhead": ("overhead-bound MLP 64-512-512-10", (64, 512, 512, 10), 10.0),
+}  # key -> (title, layer sizes, p99 SLO in ms)
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
+PROTO = (
+    Path(__file__).resolve().parents[1] / "runtime/modelyard_runtime/protocol/pb/inference.proto"
+)
+GHZ_VERSION = "v0.121.0"
+Files = dict[str, tuple[Path, int | None]]  # request kind -> (body file, header length)
 
 
 @dataclasses.dataclass(frozen=True)
-class Load:
-    encoding: str
+class Row:
+    model: str
+    server: str
     concurrency: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
+    result: load.Load
 
 
-def raw_throughput(path: Path, batch: int, seconds: float, threads: int) -> float:
+def session(path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    width = session.get_inputs()[0].shape[1]
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def raw_rows_per_second(path: Path, batch: int, seconds: float, parallel: int = 1) -> float:
+    """Rows/s of ``parallel`` sessions each running ``batch`` rows back to back."""
+    counts = [0] * parallel
+    width = session(path).get_inputs()[0].shape[1]
     x = np.random.default_rng(0).standard_normal((batch, width)).astype(np.float32)
-    for _ in range(3):
-        session.run(None, {name: x})
-    runs, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        session.run(None, {name: x})
-        runs += 1
-    return runs * batch / elapsed
+
+    def run(index: int) -> None:
+        sess = session(path)
+        for _ in range(3):
+            sess.run(None, {"input": x})
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            sess.run(None, {"input": x})
+            counts[index] += 1
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(parallel)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) * batch / (time.perf_counter() - started)
 
 
-def bodies(width: int, workdir: Path) -> dict[str, tuple[Path, int | None]]:
+def request_files(width: int, workdir: Path) -> Files:
+    """One-row request bodies: OIP JSON, OIP binary, gRPC message, BentoML JSON."""
     row = np.random.default_rng(1).standard_normal((1, width)).astype(np.float32)
-    json_path = workdir / f"body-{width}.json"
-    json_path.write_bytes(
-        orjson.dumps(
-            {"inputs": [{"name": "input", "shape": [1, width], "datatype": "FP32",
-                         "data": row.ravel().tolist()}]}
-        )
-    )  # fmt: skip
+    data = row.ravel().tolist()
+    files: Files = {}
+    tensor = {"name": "input", "shape": [1, width], "datatype": "FP32"}
+    (workdir / "json").write_bytes(orjson.dumps({"inputs": [{**tensor, "data": data}]}))
+    files["json"] = (workdir / "json", None)
     header = orjson.dumps(
         {
-            "inputs": [{"name": "input", "shape": [1, width], "datatype": "FP32",
-                        "parameters": {"binary_data_size": row.nbytes}}],
+            "inputs": [{**tensor, "parameters": {"binary_data_size": row.nbytes}}],
             "outputs": [{"name": "output", "parameters": {"binary_data": True}}],
         }
-    )  # fmt: skip
-    binary_path = workdir / f"body-{width}.bin"
-    binary_path.write_bytes(header + row.tobytes())
-    return {"json": (json_path, None), "binary": (binary_path, len(header))}
+    )
+    (workdir / "binary").write_bytes(header + row.tobytes())
+    files["binary"] = (workdir / "binary", len(header))
+    message = pb.ModelInferRequest(model_name="mlp")
+    message.inputs.add(name="input", datatype="FP32", shape=[1, width])
+    message.raw_input_contents.append(row.tobytes())
+    (workdir / "grpc").write_bytes(message.SerializeToString())
+    files["grpc"] = (workdir / "grpc", None)
+    (workdir / "bentoml").write_bytes(orjson.dumps({"input": row.tolist()}))
+    files["bentoml"] = (workdir / "bentoml", None)
+    return files
 
 
-def wrk(url: str, body: Path, header_length: int | None, connections: int, seconds: float) -> Load:
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(LUA)]
-    args += [url, "--", str(body)] + ([str(header_length)] if header_length is not None else [])
-    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=True)
-    match = RESULT.search(out.stdout)
-    if match is None:
-        raise RuntimeError(f"wrk printed no RESULT line:\n{out.stdout}\n{out.stderr}")
-    rps, p50, p99, errors = match.groups()
-    return Load("", connections, float(rps), float(p50), float(p99), int(errors))
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)  # polling a starting server, not synchronising a test
+    raise RuntimeError(f"{url} never ready")
 
 
-def serve_and_load(
-    path: Path, width: int, workdir: Path, concurrencies: tuple[int, ...], seconds: float,
-    max_batch: int,
-) -> list[Load]:  # fmt: skip
-    process = RuntimeProcess(
-        [
-            "--model", str(path), "--name", "mlp", "--host", "127.0.0.1", "--http-port", "0",
-            "--execution-provider", "cpu", "--intra-op-threads", "1",
-            "--max-batch-size", str(max_batch), "--warmup", f"1,{max_batch}",
-            "--max-queue-size", "4096",
-        ]
-    )  # fmt: skip
+def check_output(peer: peers.Peer, base: str, files: Files, expected: np.ndarray) -> None:
+    """One request through the peer's JSON path; its output must match a direct session run."""
+    kind = "bentoml" if "bentoml" in peer.kinds else "json"
+    request = urllib.request.Request(
+        base + peer.infer_path,
+        data=files[kind][0].read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        reply = orjson.loads(response.read())
+    got = np.asarray(reply if kind == "bentoml" else reply["outputs"][0]["data"], np.float32)
+    if not np.allclose(got.ravel(), expected.ravel(), rtol=1e-4, atol=1e-5):
+        raise RuntimeError(
+            f"{peer.name} answered {got.ravel()[:4]}, expected {expected.ravel()[:4]}"
+        )
+
+
+def measure_peer(
+    peer: peers.Peer,
+    model: Path,
+    workdir: Path,
+    files: Files,
+    concurrencies: tuple[int, ...],
+    seconds: float,
+    ghz_bin: Path | None,
+    expected: np.ndarray,
+) -> list[tuple[str, int, load.Load]]:
+    python = peers.venv_python(peer.venv)
+    launch = peer.launch(python, model, workdir)
+    log = (workdir / f"{peer.name.replace(' ', '_')}.log").open("wb")
+    process = subprocess.Popen(
+        launch.argv,
+        cwd=launch.cwd,
+        env={**os.environ, **launch.env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     results = []
     try:
-        url = process.wait_ready(120) + "/v2/models/mlp/infer"
-        for encoding, (body, header_length) in bodies(width, workdir).items():
-            wrk(url, body, header_length, 8, 2)  # warm-up
-            for connections in concurrencies:
-                load = wrk(url, body, header_length, connections, seconds)
-                results.append(dataclasses.replace(load, encoding=encoding))
+        wait_ready(launch.http + peer.ready_path, process)
+        check_output(peer, launch.http, files, expected)
+        for kind in peer.kinds:
+            label = peer.name if len(peer.kinds) == 1 else f"{peer.name} ({kind})"
+            if kind == "grpc" and ghz_bin is None:
+                continue
+            for concurrency in concurrencies:
+                if concurrency == concurrencies[0]:
+                    run_load(kind, peer, launch, files, ghz_bin, 8, 2)  # warm-up
+                result = run_load(kind, peer, launch, files, ghz_bin, concurrency, seconds)
+                results.append((label, concurrency, result))
                 print(
-                    f"  server {encoding} c={connections}: {load.rps:.0f} rps p50 "
-                    f"{load.p50_ms:.2f} ms p99 {load.p99_ms:.2f} ms errors {load.errors}"
+                    f"  {label:32} c={concurrency:<3} {result.rps:9.0f} rps"
+                    f"  p50 {result.p50_ms:7.2f}  p99 {result.p99_ms:7.2f} ms"
+                    f"  errors {result.errors}",
+                    flush=True,
                 )
     finally:
         process.terminate()
-        process.wait(60)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
     return results
 
 
-def report(sections: list[str], args: argparse.Namespace) -> str:
-    cpu = platform.processor() or platform.machine()
-    model_name = ""
-    with Path("/proc/cpuinfo").open() as f:
-        for line in f:
-            if line.startswith("model name"):
-                model_name = line.split(":", 1)[1].strip()
-                break
-    head = [
-        "## Runtime: raw onnxruntime vs modelyard-runtime",
-        "",
-        f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} vCPU "
-        f"({model_name or cpu}), onnxruntime {ort.__version__}, intra-op threads 1 for both "
-        "the raw session and the server; server and wrk (`-t1`) share the cores, unpinned. "
-        "One row per request; wrk is closed-loop, so p99 at saturation is optimistic.",
-        "",
-        f"Command: `python -m hack.bench_runtime --duration {args.duration:g}"
-        + (" --quick" if args.quick else "") + "` (`make bench-runtime`).",
-        "",
-    ]  # fmt: skip
-    return "\n".join(head + sections) + "\n"
+def run_load(
+    kind: str,
+    peer: peers.Peer,
+    launch: peers.Launch,
+    files: Files,
+    ghz_bin: Path | None,
+    concurrency: int,
+    seconds: float,
+) -> load.Load:
+    if kind == "grpc":
+        assert ghz_bin is not None
+        return load.ghz(ghz_bin, launch.grpc, PROTO, files["grpc"][0], concurrency, seconds)
+    body, header = files[kind]
+    return load.wrk(launch.http + peer.infer_path, body, header, concurrency, seconds)
 
 
-def bench_model(title: str, sizes: tuple[int, ...], workdir: Path, args: argparse.Namespace) -> str:
-    print(f"{title}")
-    path = factories.mlp_model(workdir / f"mlp-{sizes[0]}.onnx", sizes)
-    batches = BATCHES[:4] if args.quick else BATCHES
-    raw = {b: raw_throughput(path, b, 1.0 if args.quick else 3.0, 1) for b in batches}
-    for b, rows in raw.items():
-        print(f"  raw batch {b}: {rows:.0f} rows/s")
+def ghz_binary() -> Path | None:
+    found = shutil.which("ghz")
+    if found:
+        return Path(found)
+    cached = peers.CACHE / "bin" / "ghz"
+    if not cached.exists():
+        print(f"building ghz {GHZ_VERSION} into {cached.parent} (once)", flush=True)
+        env = {**os.environ, "GOBIN": str(cached.parent), "GOFLAGS": ""}
+        subprocess.run(
+            ["go", "install", f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"], env=env, check=True
+        )
+    return cached
+
+
+def slo_throughput(rows: list[Row], slo_ms: float) -> float:
+    """The highest rps among sweep points with p99 within the SLO and no errors."""
+    ok = [r.result.rps for r in rows if r.result.p99_ms <= slo_ms and r.result.errors == 0]
+    return max(ok, default=0.0)
+
+
+def model_section(
+    key: str,
+    raw: dict[int, float],
+    raw_parallel: float,
+    rows: list[Row],
+    concurrencies: tuple[int, ...],
+) -> str:
+    title, _, slo = MODELS[key]
     best_batch = max(raw, key=lambda b: raw[b])
     best = raw[best_batch]
-    concurrencies = (1, 8) if args.quick else (1, 8, 64)
-    loads = serve_and_load(
-        path, sizes[0], workdir, concurrencies, args.duration, max(64, best_batch)
-    )
-    single_ms = 1000 / raw[1]
     lines = [
         f"### {title}",
         "",
-        "| raw batch | " + " | ".join(str(b) for b in batches) + " |",
-        "|---|" + "---|" * len(batches),
-        "| rows/s | " + " | ".join(f"{raw[b]:,.0f}" for b in batches) + " |",
+        "| raw batch | " + " | ".join(map(str, raw)) + " |",
+        "|---|" + "---|" * len(raw),
+        "| rows/s (1 session) | " + " | ".join(f"{v:,.0f}" for v in raw.values()) + " |",
         "",
-        f"Raw best: {best:,.0f} rows/s at batch {best_batch}; raw single inference "
-        f"{single_ms:.3f} ms.",
+        f"Raw best: **{best:,.0f} rows/s** at batch {best_batch} (one session, one thread; two "
+        f"sessions in parallel: {raw_parallel:,.0f} rows/s). Raw single inference: "
+        f"{1000 / raw[1]:.3f} ms.",
         "",
-        "| server | concurrency | req/s | ratio to raw best | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for load in loads:
-        lines.append(
-            f"| {load.encoding} | {load.concurrency} | {load.rps:,.0f} | {load.rps / best:.2f} "
-            f"| {load.p50_ms:.2f} | {load.p99_ms:.2f} | {load.errors} |"
-        )
+    header = "| server | " + " | ".join(f"c={c} rps (p50/p99 ms)" for c in concurrencies)
+    lines += [
+        header + f" | c={concurrencies[-1]} / raw best | rps at p99 ≤ {slo:g} ms |",
+        "|---|" + "---|" * (len(concurrencies) + 2),
+    ]
+    servers = list(dict.fromkeys(r.server for r in rows))
+    for server in servers:
+        mine = {r.concurrency: r.result for r in rows if r.server == server}
+        cells = [
+            f"{m.rps:,.0f} ({m.p50_ms:.2f}/{m.p99_ms:.2f})"
+            + (f" {m.errors} err" if m.errors else "")
+            for m in (mine[c] for c in concurrencies)
+        ]
+        top = mine[concurrencies[-1]].rps / best
+        slo_rps = slo_throughput([r for r in rows if r.server == server], slo)
+        lines.append(f"| {server} | " + " | ".join(cells) + f" | {top:.2f} | {slo_rps:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk point")
-    parser.add_argument("--quick", action="store_true", help="fewer points (smoke run)")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install wrk")
-    with tempfile.TemporaryDirectory() as tmp:
-        sections = [bench_model(title, sizes, Path(tmp), args) for title, sizes in MODELS.items()]
-    text = report(sections, args)
-    marker = "## Runtime: raw onnxruntime vs modelyard-runtime"
-    existing = args.out.read_text() if args.out.exists() else "# Benchmarks\n\n"
+def chart(results: dict[str, list[Row]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5))
+    for axis, (key, rows) in zip(np.atleast_1d(axes), results.items(), strict=True):
+        for server in dict.fromkeys(r.server for r in rows):
+            points = sorted((r.concurrency, r.result.rps) for r in rows if r.server == server)
+            axis.plot(*zip(*points, strict=True), marker="o", label=server)
+        axis.set(
+            title=MODELS[key][0],
+            xlabel="concurrency (closed loop)",
+            ylabel="requests/s",
+            xscale="log",
+            yscale="log",
+        )
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def update_report(out: Path, text: str, marker: str) -> None:
+    existing = out.read_text() if out.exists() else "# Benchmarks\n"
     if marker in existing:
         before, _, rest = existing.partition(marker)
         after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
         existing = before + text + ("\n" + after if after else "")
     else:
         existing = existing.rstrip("\n") + "\n\n" + text
-    args.out.write_text(existing)
-    print(f"wrote {args.out}")
+    out.write_text(existing)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--chart", type=Path, default=None, help="PNG path (default: beside --out)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per load point")
+    parser.add_argument("--smoke", action="store_true", help="overhead model, modelyard + 1 peer")
+    parser.add_argument("--peers", default="", help="comma-separated subset of peer names")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    keys: tuple[str, ...]
+    concurrencies: tuple[int, ...]
+    if args.smoke:
+        keys, concurrencies, seconds = ("overhead",), (1, 8), 2.0
+        chosen = [p for p in peers.PEERS if p.name in ("modelyard", "naive aiohttp+orjson")]
+        ghz_bin = None
+    else:
+        keys, concurrencies, seconds = tuple(MODELS), (1, 8, 32, 64), args.duration
+        wanted = {name.strip() for name in args.peers.split(",") if name.strip()}
+        chosen = [p for p in peers.PEERS if not wanted or p.name in wanted]
+        ghz_bin = ghz_binary()
+    sections, results = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for key in keys:
+            title, sizes, _ = MODELS[key]
+            print(title, flush=True)
+            path = factories.mlp_model(workdir / f"{key}.onnx", sizes)
+            batches = (1, 8, 64) if args.smoke else BATCHES
+            raw = {b: raw_rows_per_second(path, b, 1.0 if args.smoke else 3.0) for b in batches}
+            best_batch = max(raw, key=lambda b: raw[b])
+            parallel = raw_rows_per_second(path, best_batch, 1.0 if args.smoke else 3.0, 2)
+            print(
+                "  raw rows/s: " + ", ".join(f"b{b} {v:,.0f}" for b, v in raw.items()), flush=True
+            )
+            files = request_files(sizes[0], workdir)
+            x = np.frombuffer(
+                files["binary"][0].read_bytes()[files["binary"][1] or 0 :], np.float32
+            )
+            expected = session(path).run(None, {"input": x.reshape(1, -1)})[0]
+            rows, failures = [], []
+            for peer in chosen:
+                try:
+                    measured = measure_peer(
+                        peer, path, workdir, files, concurrencies, seconds, ghz_bin, expected
+                    )
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    log = workdir / f"{peer.name.replace(' ', '_')}.log"
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    print(f"  {peer.name} FAILED: {e}\n{tail}", flush=True)
+                    failures.append(f"- {peer.name}: not measured ({e})")
+                    continue
+                rows += [Row(key, label, c, result) for label, c, result in measured]
+            results[key] = rows
+            section = model_section(key, raw, parallel, rows, concurrencies)
+            sections.append(section + ("\n" + "\n".join(failures) + "\n" if failures else ""))
+    chart_path = args.chart or args.out.with_name(args.out.stem.lower() + "-runtime.png")
+    chart(results, chart_path)
+    command = "python -m hack.bench_runtime" + (" --smoke" if args.smoke else "")
+    head = [
+        "## Runtime: modelyard vs raw onnxruntime vs peers",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} shared vCPUs, "
+        f"onnxruntime {ort.__version__}, one intra-op thread for every session. Servers and the "
+        "load generator (wrk `-t1` for HTTP, ghz for gRPC, closed loop) share the cores, unpinned; "
+        "one row per request. Each cell: requests/s (p50/p99 ms). Command: "
+        f"`{command}` (`make bench-runtime`). Chart: `{chart_path.name}`.",
+        "",
+    ]
+    update_report(args.out, "\n".join(head) + "\n" + "\n".join(sections), head[0])
+    print(f"wrote {args.out} and {chart_path}")
 
 
 if __name__ == "__main__":
