@@ -81,4 +81,16 @@ build_simple kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" \
 build_simple helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 build_kubernetes
+
+# kwok needs its stage definitions (node/pod lifecycles); they ship in its module, not its binary.
+stages=$bin/../kwok-stages
+if [[ ! -f $stages/$KWOK_VERSION ]]; then
+  src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/kustomize/stage
+  mkdir -p "$stages"
+  cp "$src/node/fast/node-initialize.yaml" "$src/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+    "$src/pod/fast/pod-ready.yaml" "$src/pod/fast/pod-complete.yaml" "$src/pod/fast/pod-delete.yaml" "$stages/"
+  chmod 644 "$stages"/*.yaml
+  touch "$stages/$KWOK_VERSION"
+fi
 ls -la "$bin"

@@ -2,11 +2,13 @@
 
 ``RuntimeMetrics`` owns its ``CollectorRegistry`` (never the global one) and pre-binds the label
 values that never change (model, version, revision, track), so the hot path does one dict lookup.
-The batcher reports through the ``BatchObserver`` methods; the servers through ``request_done``.
+The batcher reports through the ``BatchObserver`` methods, the servers through ``request_done``;
+the in-flight and queue-depth gauges are read from the server at scrape time (``watch``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -95,8 +97,10 @@ class RuntimeMetrics:
         self._queue = queue.labels(*self._base)
         self._compute = compute.labels(*self._base)
         self._batch = batch.labels(*self._base)
-        self.in_flight = in_flight.labels(*self._base)
+        self._in_flight = in_flight.labels(*self._base)
         self._depth = depth.labels(*self._base)
+        self._in_flight.set_function(lambda: 0)
+        self._depth.set_function(lambda: 0)
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         for reason in REJECT_REASONS:  # present at 0 so rate() works from the first scrape
             self._rejected.labels(*self._base, reason)
@@ -122,10 +126,12 @@ class RuntimeMetrics:
     def stage_took(self, stage: str, seconds: float) -> None:
         self._load.labels(*self._base, stage).set(seconds)
 
-    # BatchObserver
-    def queue_depth(self, depth: int) -> None:
-        self._depth.set(depth)
+    def watch(self, *, in_flight: Callable[[], float], queue_depth: Callable[[], float]) -> None:
+        """Read the two gauges from the server at scrape time: no cost per request."""
+        self._in_flight.set_function(in_flight)
+        self._depth.set_function(queue_depth)
 
+    # BatchObserver
     def dequeued(self, waited_seconds: float) -> None:
         self._queue.observe(waited_seconds)
 

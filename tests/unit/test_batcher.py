@@ -20,9 +20,6 @@ Y = TensorSpec("y", "FP32", (-1, -1))
 
 
 class NullObserver:
-    def queue_depth(self, depth: int) -> None:
-        pass
-
     def dequeued(self, waited_seconds: float) -> None:
         pass
 

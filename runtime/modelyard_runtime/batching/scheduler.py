@@ -5,7 +5,8 @@ outputs. Each worker thread takes its own batches from the queue (``policy`` dec
 wait and which requests fit), stacks the feeds, runs the session, and posts each request its rows
 (zero-copy views) back to the loop with ``call_soon_threadsafe``. Workers never wait for the event
 loop to schedule them, so a busy loop (parsing requests, writing responses) cannot leave the
-session idle. Called by the REST and gRPC handlers; nothing here blocks the event loop.
+session idle.
+Called by the REST and gRPC handlers; nothing here blocks the event loop.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ log = logging.getLogger(__name__)
 
 class BatchObserver(Protocol):
     """Where the batcher reports what it does (the metrics module implements it; thread-safe)."""
-
-    def queue_depth(self, depth: int) -> None: ...
 
     def dequeued(self, waited_seconds: float) -> None: ...
 
@@ -122,13 +121,19 @@ class Batcher:
             return sum(not entry.abandoned for entry in self._queue)
 
     def _signature(self, feeds: dict[str, Array]) -> tuple[Hashable, int]:
+        """Requests with equal signatures (names, dtypes, non-batch dims) can be stacked."""
         if not self._batchable:
             return None, 1
-        rows = {array.shape[0] for array in feeds.values()}
-        if len(rows) != 1:
-            return None, 1
-        signature = tuple((name, a.dtype.str, a.shape[1:]) for name, a in sorted(feeds.items()))
-        return signature, rows.pop()
+        parts: list[tuple[str, str, tuple[int, ...]]] = []
+        rows = -1
+        for name, array in feeds.items():
+            if rows not in (-1, array.shape[0]):
+                return None, 1
+            rows = array.shape[0]
+            parts.append((name, array.dtype.str, array.shape[1:]))
+        if len(parts) > 1:
+            parts.sort()
+        return tuple(parts), rows
 
     async def submit(self, feeds: dict[str, Array], *, timeout: float | None) -> list[Array]:
         """Queue ``feeds``; return this request's outputs (rows of the batch's outputs)."""
@@ -142,7 +147,6 @@ class Batcher:
                 raise QueueFullError(f"the queue holds {depth} requests, its limit; retry shortly")
             self._queue.append(entry)
             self._changed.notify()
-        self._observer.queue_depth(depth + 1)
         self._pending += 1
         self._idle.clear()
         handle = loop.call_later(timeout, _expire, future, timeout) if timeout else None
@@ -192,11 +196,9 @@ class Batcher:
                 picked = set(chosen)
                 batch = [self._queue[i] for i in chosen]
                 self._queue = [e for i, e in enumerate(self._queue) if i not in picked]
-            depth = len(self._queue)
         now = self._clock()
         for entry in batch:
             self._observer.dequeued(now - entry.enqueued)
-        self._observer.queue_depth(depth)
         return batch
 
     def _compute(

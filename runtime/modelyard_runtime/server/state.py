@@ -6,11 +6,9 @@ Created by ``server.run``; reached by handlers through the ``STATE`` app key.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hmac
 import time
-from collections.abc import Iterator
 
 from aiohttp import web
 
@@ -27,11 +25,35 @@ from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import LoadedModel
 
 
-@dataclasses.dataclass(slots=True)
 class RequestRecord:
-    """The outcome of one inference request, filled in by the transport."""
+    """One inference request in flight: a context manager the transports fill in with its code.
 
-    code: int = 500
+    Entering counts it in flight; leaving records ``modelyard_requests_total`` and the latency
+    histogram. A plain class, not ``contextlib.contextmanager``: it runs on every request.
+    """
+
+    __slots__ = ("_protocol", "_started", "_state", "code")
+
+    def __init__(self, state: ServerState, protocol: str) -> None:
+        self._state = state
+        self._protocol = protocol
+        self.code = 500
+        self._started = 0.0
+
+    def __enter__(self) -> RequestRecord:
+        self._started = time.perf_counter()
+        state = self._state
+        state.in_flight += 1
+        state.idle.clear()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        state = self._state
+        state.in_flight -= 1
+        if not state.in_flight:
+            state.idle.set()
+        elapsed = time.perf_counter() - self._started
+        state.metrics.request_done(self._protocol, self.code, elapsed)
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -51,6 +73,7 @@ class ServerState:
         self.model = model
         self.batcher = batcher
         self.input_specs = {spec.name: spec for spec in model.session.inputs}
+        self.metrics.watch(in_flight=lambda: self.in_flight, queue_depth=lambda: batcher.queued)
 
     @property
     def ready(self) -> bool:
@@ -99,22 +122,9 @@ class ServerState:
         if error.reason in REJECT_REASONS:
             self.metrics.rejected(error.reason)
 
-    @contextlib.contextmanager
-    def tracked(self, protocol: str) -> Iterator[RequestRecord]:
+    def tracked(self, protocol: str) -> RequestRecord:
         """Count an inference request in flight and record its code and latency when done."""
-        record = RequestRecord()
-        started = time.perf_counter()
-        self.in_flight += 1
-        self.idle.clear()
-        self.metrics.in_flight.inc()
-        try:
-            yield record
-        finally:
-            self.in_flight -= 1
-            self.metrics.in_flight.dec()
-            if not self.in_flight:
-                self.idle.set()
-            self.metrics.request_done(protocol, record.code, time.perf_counter() - started)
+        return RequestRecord(self, protocol)
 
 
 STATE = web.AppKey("state", ServerState)

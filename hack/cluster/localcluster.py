@@ -1,0 +1,375 @@
+"""A real Kubernetes control plane on loopback, from the binaries ``hack/cluster/build.sh`` builds.
+
+Tiers: ``A`` etcd + kube-apiserver (RBAC, PodSecurity, service-account tokens); ``B`` + the
+controller-manager (GC, Deployments -> ReplicaSets -> Pods, namespaces, HPA); ``C`` + the scheduler
+and kwok with a fake node advertising CPU, memory and ``nvidia.com/gpu``, so pods are scheduled
+and marked Running/Ready. Every component listens on 127.0.0.1 only, on free ports, logs to
+``<dir>/logs/<component>.log`` and is stopped by process id.
+
+Used by the pytest fixtures (``tests/integration/cluster``) and by ``make cluster-up`` /
+``make cluster-down``:
+
+    python -m hack.cluster.localcluster up --dir .local/cluster --tier C
+    python -m hack.cluster.localcluster down --dir .local/cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hack.cluster import pki as pki_module
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "hack" / "cluster" / "build.sh"
+TIERS = ("A", "B", "C")
+SERVICE_CIDR = "10.0.0.0/24"  # bookkeeping only: nothing ever connects to these addresses
+NODE_NAME = "kwok-node-0"
+
+
+class ClusterError(RuntimeError):
+    """A component failed to start or to become ready; the message names it and its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def bin_dir() -> Path:
+    """Build (or reuse) the pinned binaries and return their directory."""
+    subprocess.run([str(BUILD)], check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run([str(BUILD), "--print-bin"], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)  # polling a starting server process
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise ClusterError(f"{what} not ready after {timeout:.0f} s; log {log}:\n{tail}")
+
+
+def kubeconfig(server: str, ca: Path, cert: Path | None, key: Path | None, token: str = "") -> str:
+    def data(path: Path) -> str:
+        return base64.b64encode(path.read_bytes()).decode()
+
+    user: dict[str, str] = {"token": token} if token else {}
+    if cert and key:
+        user = {"client-certificate-data": data(cert), "client-key-data": data(key)}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": {"server": server,
+                                                   "certificate-authority-data": data(ca)}}],
+        "users": [{"name": "user", "user": user}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "user"}}],
+        "current-context": "local",
+    }  # fmt: skip
+    return json.dumps(config, indent=2)
+
+
+@dataclasses.dataclass
+class LocalCluster:
+    """Start with ``up()``, stop with ``down()``; ``kubectl()`` runs the pinned kubectl as admin."""
+
+    root: Path
+    tier: str = "C"
+    bin: Path = dataclasses.field(default_factory=bin_dir)
+    ports: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tier not in TIERS:
+            raise ClusterError(f"tier must be one of {', '.join(TIERS)}, not {self.tier!r}")
+        self.logs = self.root / "logs"
+        self.pids = self.root / "pids"
+        self.admin_kubeconfig = self.root / "kubeconfig"
+        self._processes: list[subprocess.Popen[bytes]] = []  # started by this object
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['apiserver']}"
+
+    # -- processes -------------------------------------------------------------------------
+    def _start(self, name: str, args: Sequence[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [str(self.bin / name), *args], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self._processes.append(process)
+        with self.pids.open("a") as pids:
+            pids.write(f"{process.pid} {name}\n")
+
+    def _alive(self, name: str) -> bool:
+        for line in self.pids.read_text().splitlines():
+            pid, component = line.split()
+            if component == name:
+                try:
+                    os.kill(int(pid), 0)
+                except ProcessLookupError:
+                    return False
+                return True
+        return False
+
+    def _healthy(self, url: str, *, verify: bool) -> Callable[[], bool]:
+        context = ssl.create_default_context(cafile=str(self.pki.ca)) if verify else None
+        if context is None:
+            context = ssl._create_unverified_context()
+
+        def check() -> bool:
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        return check
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def up(self, timeout: float = 120.0) -> None:
+        if self.pids.exists() and self.pids.read_text().strip():
+            raise ClusterError(f"{self.pids} lists running components: run `down` first")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.pki = pki_module.create(self.root / "pki")
+        components = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")
+        self.ports = {name: free_port() for name in components}
+        (self.root / "ports.json").write_text(json.dumps(self.ports))
+        try:
+            self._up_etcd(timeout)
+            self._up_apiserver(timeout)
+            if self.tier in ("B", "C"):
+                self._up_controller_manager(timeout)
+            if self.tier == "C":
+                self._up_scheduler(timeout)
+                self._up_kwok(timeout)
+        except BaseException:
+            self.down()
+            raise
+
+    def _up_etcd(self, timeout: float) -> None:
+        client, peer = self.ports["etcd"], self.ports["etcd-peer"]
+        self._start("etcd", [
+            "--name=local", f"--data-dir={self.root / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}",
+            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=local=http://127.0.0.1:{peer}",
+            "--unsafe-no-fsync=true", "--auto-compaction-retention=1", "--log-level=warn",
+            "--listen-metrics-urls=",
+        ])  # fmt: skip
+        wait_until(
+            self._healthy(f"http://127.0.0.1:{client}/health", verify=False),
+            timeout=timeout, what="etcd", log=self.logs / "etcd.log",
+        )  # fmt: skip
+
+    def _up_apiserver(self, timeout: float) -> None:
+        pki = self.pki
+        self._start("kube-apiserver", [
+            f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports['apiserver']}", f"--cert-dir={self.root / 'apiserver'}",
+            f"--tls-cert-file={pki.cert('apiserver')}",
+            f"--tls-private-key-file={pki.key('apiserver')}",
+            f"--client-ca-file={pki.ca}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.sa_pub}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true", "--endpoint-reconciler-type=none",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-certificate-authority={pki.ca}",
+            f"--kubelet-client-certificate={pki.cert('admin')}",
+            f"--kubelet-client-key={pki.key('admin')}",
+            f"--requestheader-client-ca-file={pki.ca}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.cert('front-proxy')}",
+            f"--proxy-client-key-file={pki.key('front-proxy')}",
+        ])  # fmt: skip
+        wait_until(
+            self._healthy(f"{self.server}/readyz", verify=True),
+            timeout=max(timeout, 90), what="kube-apiserver", log=self.logs / "kube-apiserver.log",
+        )  # fmt: skip
+        self.admin_kubeconfig.write_text(
+            kubeconfig(self.server, pki.ca, pki.cert("admin"), pki.key("admin"))
+        )
+        self.admin_kubeconfig.chmod(0o600)
+
+    def _component_kubeconfig(self, name: str) -> Path:
+        path = self.root / f"{name}.kubeconfig"
+        path.write_text(
+            kubeconfig(self.server, self.pki.ca, self.pki.cert(name), self.pki.key(name))
+        )
+        return path
+
+    def _up_controller_manager(self, timeout: float) -> None:
+        config = self._component_kubeconfig("controller-manager")
+        port = self.ports["controller-manager"]
+        self._start("kube-controller-manager", [
+            f"--kubeconfig={config}", f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}", "--bind-address=127.0.0.1",
+            f"--secure-port={port}", f"--cert-dir={self.root / 'controller-manager'}",
+            "--leader-elect=false", "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={self.pki.sa_key}",
+            f"--root-ca-file={self.pki.ca}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle",
+        ])  # fmt: skip
+        wait_until(
+            self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
+            timeout=timeout, what="kube-controller-manager",
+            log=self.logs / "kube-controller-manager.log",
+        )  # fmt: skip
+
+    def _up_scheduler(self, timeout: float) -> None:
+        config = self._component_kubeconfig("scheduler")
+        port = self.ports["scheduler"]
+        self._start("kube-scheduler", [
+            f"--kubeconfig={config}", f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}", "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
+            f"--cert-dir={self.root / 'scheduler'}",
+        ])  # fmt: skip
+        wait_until(
+            self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
+            timeout=timeout, what="kube-scheduler", log=self.logs / "kube-scheduler.log",
+        )  # fmt: skip
+
+    def _up_kwok(self, timeout: float) -> None:
+        config = self._component_kubeconfig("kwok")
+        stages = self.bin.parent / "kwok-stages"
+        port = self.ports["kwok"]
+        self._start("kwok", [
+            f"--kubeconfig={config}",
+            *(f"--config={path}" for path in sorted(stages.glob("*.yaml"))),
+            "--manage-all-nodes=true", "--node-lease-duration-seconds=40",
+            "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
+            f"--tls-cert-file={self.pki.cert('kwok')}",
+            f"--tls-private-key-file={self.pki.key('kwok')}",
+        ])  # fmt: skip
+        self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(NODE_NAME)))
+
+        def node_ready() -> bool:
+            out = self.kubectl(
+                "get", "node", NODE_NAME, "-o",
+                "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False,
+            )  # fmt: skip
+            return out.stdout.strip() == "True"
+
+        wait_until(node_ready, timeout=timeout, what="kwok node", log=self.logs / "kwok.log")
+
+    def down(self) -> None:
+        """Stop every component by process id: SIGTERM, then SIGKILL after 10 s."""
+        if not self.pids.exists():
+            return
+        entries = [line.split() for line in self.pids.read_text().splitlines() if line.strip()]
+        for pid, _ in reversed(entries):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for pid, _ in entries:
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(int(pid), 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)  # waiting for a process to exit
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(int(pid), signal.SIGKILL)
+        for process in self._processes:  # reap the ones this object started
+            process.wait(10)
+        self._processes.clear()
+        self.pids.unlink()
+
+    # -- clients ---------------------------------------------------------------------------
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        config = kubeconfig or self.admin_kubeconfig
+        result = subprocess.run(
+            [str(self.bin / "kubectl"), f"--kubeconfig={config}", *args],
+            input=input, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """A kubeconfig that authenticates as ServiceAccount ``namespace/name`` (TokenRequest)."""
+        token = self.kubectl("-n", namespace, "create", "token", name, "--duration=2h").stdout
+        path.write_text(kubeconfig(self.server, self.pki.ca, None, None, token=token.strip()))
+        path.chmod(0o600)
+        return path
+
+
+def fake_node(name: str) -> dict[str, object]:
+    """A kwok node with CPU, memory and NVIDIA GPUs, untainted so ordinary pods land on it."""
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": "8"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                       "kubernetes.io/hostname": name, "type": "kwok"},
+        },
+        "status": {"capacity": capacity, "allocatable": capacity, "phase": "Running"},
+    }  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Start or stop the local Kubernetes cluster.")
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("--dir", type=Path, default=ROOT / ".local" / "cluster")
+    parser.add_argument("--tier", choices=TIERS, default="C")
+    args = parser.parse_args(argv)
+    root = args.dir.resolve()
+    if args.action == "down":
+        LocalCluster(root, bin=Path()).down()
+        print(f"stopped the cluster in {root}")
+        return 0
+    started = time.monotonic()
+    cluster = LocalCluster(root, tier=args.tier)
+    try:
+        cluster.up()
+    except ClusterError as e:
+        print(f"cluster-up failed: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"cluster (tier {args.tier}) up in {time.monotonic() - started:.1f} s at {cluster.server}"
+    )
+    print(f"export KUBECONFIG={cluster.admin_kubeconfig}")
+    print(f"kubectl: {cluster.bin / 'kubectl'}   logs: {cluster.logs}   stop: make cluster-down")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
