@@ -132,6 +132,12 @@ PEERS: tuple[Peer, ...] = (
     Peer("naive FastAPI", "naive-fastapi", ("json",), _script("naive_fastapi.py", 1)),
     Peer("KServe 0.21.0", "kserve-0.21.0", ("json",), _script("kserve_server.py", 2)),
     Peer("MLServer 1.7.1", "mlserver-1.7.1", ("json",), _mlserver),
-    Peer("PyTriton 0.7.0", "pytriton-0.7.0", ("json",), _script("pytriton_server.py", 3)),
+    Peer(
+        "PyTriton 0.7.0",
+        "pytriton-0.7.0",
+        ("json",),
+        _script("pytriton_server.py", 3),
+        "/v2/models/mlp/ready",  # the server is ready before the model is bound
+    ),
     Peer("BentoML 1.4.39", "bentoml-1.4.39", ("bentoml",), _bentoml, "/readyz", "/predict"),
 )

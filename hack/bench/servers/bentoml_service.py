@@ -17,4 +17,4 @@ class Mlp:
 
     @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
     def predict(self, input: np.ndarray) -> np.ndarray:
-        return self.sess.run(None, {self.input: input})[0]
+        return self.sess.run(None, {self.input: input.astype(np.float32)})[0]
