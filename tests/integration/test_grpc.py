@@ -8,7 +8,6 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -18,6 +17,7 @@ from modelyard_runtime.protocol.pb import inference_pb2 as pb
 from modelyard_runtime.protocol.pb import inference_pb2_grpc
 from tests.support.metrics_text import value
 from tests.support.processes import RuntimeProcess
+from tests.support.reference import reference_output
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +53,6 @@ def client(server: RuntimeProcess) -> Iterator[grpcclient.InferenceServerClient]
     triton.close()
 
 
-def reference(models: dict[str, Path], x: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(models["mlp"]), providers=["CPUExecutionProvider"])
-    result: np.ndarray = session.run(None, {"input": x})[0]
-    return result
-
-
 def test_health_and_metadata(client: grpcclient.InferenceServerClient) -> None:
     assert client.is_server_live()
     assert client.is_server_ready()
@@ -86,7 +80,7 @@ def test_infer_matches_onnxruntime(
     result = client.infer("mlp", [tensor], request_id="g-1", headers=AUTH)
     assert result.get_response().id == "g-1"
     np.testing.assert_allclose(
-        result.as_numpy("output"), reference(models, x), rtol=1e-5, atol=1e-6
+        result.as_numpy("output"), reference_output(models["mlp"], x), rtol=1e-5, atol=1e-6
     )
 
 
@@ -100,7 +94,7 @@ def test_typed_contents_work_too(server: RuntimeProcess, models: dict[str, Path]
         ).contents.fp32_contents.extend(x.ravel().tolist())
         response = stub.ModelInfer(request, metadata=tuple(AUTH.items()), timeout=10)
     out = np.frombuffer(response.raw_output_contents[0], np.float32).reshape(2, 10)
-    np.testing.assert_allclose(out, reference(models, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out, reference_output(models["mlp"], x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from tests.support.metrics_text import value
 from tests.support.processes import RuntimeProcess
+from tests.support.reference import reference_output
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +43,6 @@ def client(mlp_server: str) -> Iterator[httpclient.InferenceServerClient]:
     triton = httpclient.InferenceServerClient(mlp_server, concurrency=8)
     yield triton
     triton.close()
-
-
-def reference(models: dict[str, Path], x: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(models["mlp"]), providers=["CPUExecutionProvider"])
-    result: np.ndarray = session.run(None, {"input": x})[0]
-    return result
 
 
 def batch(rows: int, seed: int = 0) -> np.ndarray:
@@ -80,7 +74,7 @@ def test_infer_matches_onnxruntime(
     result = client.infer("mlp", [infer_input], outputs=[output], request_id="r-1")
     assert result.get_response()["id"] == "r-1"
     np.testing.assert_allclose(
-        result.as_numpy("output"), reference(models, x), rtol=1e-5, atol=1e-6
+        result.as_numpy("output"), reference_output(models["mlp"], x), rtol=1e-5, atol=1e-6
     )
 
 
@@ -92,7 +86,7 @@ def test_gzip_compressed_request(
     infer_input.set_data_from_numpy(x, binary_data=True)
     result = client.infer("mlp", [infer_input], request_compression_algorithm="gzip")
     np.testing.assert_allclose(
-        result.as_numpy("output"), reference(models, x), rtol=1e-5, atol=1e-6
+        result.as_numpy("output"), reference_output(models["mlp"], x), rtol=1e-5, atol=1e-6
     )
 
 
@@ -106,7 +100,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_rows(
         infer_input.set_data_from_numpy(x)
         pending.append(client.async_infer("mlp", [infer_input]))
     outputs = np.concatenate([p.get_result().as_numpy("output") for p in pending])
-    expected = reference(models, np.concatenate(inputs))
+    expected = reference_output(models["mlp"], np.concatenate(inputs))
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-6)
     with urllib.request.urlopen(f"http://{mlp_server}/metrics", timeout=10) as response:
         text = response.read().decode()

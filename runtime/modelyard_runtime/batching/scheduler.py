@@ -1,8 +1,9 @@
 """Dynamic batching: a bounded queue shared with inference worker threads.
 
-``Batcher.submit`` (on the event loop) queues a request's feeds and awaits its share of a batch's
-outputs. Each worker thread takes its own batches from the queue (``policy`` decides how long to
-wait and which requests fit), stacks the feeds, runs the session, and posts each request its rows
+``Batcher.submit`` (on the event loop) puts a request's feeds on a ``queue.SimpleQueue`` (C, no
+Python-level locking) and awaits its share of a batch's outputs. Each worker thread drains the
+queue into the requests it holds and takes its own batches from them (``policy`` decides how long
+to wait and which requests fit), stacks the feeds, runs the session, and posts each request its rows
 (zero-copy views) back to the loop with ``call_soon_threadsafe``. Workers never wait for the event
 loop to schedule them, so a busy loop (parsing requests, writing responses) cannot leave the
 session idle.
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -99,9 +101,8 @@ class Batcher:
         self._observer = observer
         self._clock = clock
         self._batchable = all(spec.batchable for spec in (*session.inputs, *session.outputs))
-        self._changed = threading.Condition()
-        self._queue: list[_Entry] = []  # guarded by _changed
-        self._closed = False  # guarded by _changed
+        self._inbox: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
+        self._held: list[list[_Entry]] = []  # per worker: drained from the inbox, not yet run
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0  # event-loop side: submitted and not yet answered
@@ -111,14 +112,19 @@ class Batcher:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         for index in range(self._config.workers):
-            thread = threading.Thread(target=self._work, name=f"inference-{index}", daemon=True)
+            held: list[_Entry] = []
+            self._held.append(held)
+            thread = threading.Thread(
+                target=self._work, args=(held,), name=f"inference-{index}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
 
     @property
     def queued(self) -> int:
-        with self._changed:
-            return sum(not entry.abandoned for entry in self._queue)
+        """Requests waiting for a batch (approximate while workers are taking them)."""
+        held = sum(not entry.abandoned for entries in self._held for entry in list(entries))
+        return self._inbox.qsize() + held
 
     def _signature(self, feeds: dict[str, Array]) -> tuple[Hashable, int]:
         """Requests with equal signatures (names, dtypes, non-batch dims) can be stacked."""
@@ -137,16 +143,14 @@ class Batcher:
 
     async def submit(self, feeds: dict[str, Array], *, timeout: float | None) -> list[Array]:
         """Queue ``feeds``; return this request's outputs (rows of the batch's outputs)."""
+        depth = self._inbox.qsize() + sum(len(entries) for entries in self._held)
+        if depth >= self._config.max_queue_size:
+            raise QueueFullError(f"the queue holds {depth} requests, its limit; retry shortly")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Array]] = loop.create_future()
         signature, rows = self._signature(feeds)
         entry = _Entry(feeds, rows, signature, self._clock(), future)
-        with self._changed:
-            depth = len(self._queue)
-            if depth >= self._config.max_queue_size:
-                raise QueueFullError(f"the queue holds {depth} requests, its limit; retry shortly")
-            self._queue.append(entry)
-            self._changed.notify()
+        self._inbox.put(entry)
         self._pending += 1
         self._idle.clear()
         handle = loop.call_later(timeout, _expire, future, timeout) if timeout else None
@@ -160,42 +164,64 @@ class Batcher:
             if not self._pending:
                 self._idle.set()
 
-    def _work(self) -> None:
+    def _work(self, held: list[_Entry]) -> None:
         """A worker thread: take a batch, run it, post the results; until closed."""
-        while (batch := self._take()) is not None:
+        while (batch := self._take(held)) is not None:
             outputs, error = self._compute(batch)
             assert self._loop is not None
             with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody waits
                 self._loop.call_soon_threadsafe(_hand_out, batch, outputs, error)
 
-    def _take(self) -> list[_Entry] | None:
+    def _drain(self, held: list[_Entry], timeout: float | None) -> bool:
+        """Move requests from the inbox into ``held`` until it holds a full batch, waiting up to
+        ``timeout`` for the first one (None: as long as it takes). False once closing.
+
+        A worker never holds more than one batch, so another idle worker can take the rest.
+        """
+        rows = sum(entry.rows for entry in held)
+        if rows >= self._config.max_batch_size:
+            return True
+        try:
+            item = self._inbox.get(timeout=timeout) if timeout != 0 else self._inbox.get_nowait()
+        except queue.Empty:
+            return True
+        while item is not None:
+            held.append(item)
+            rows += item.rows
+            if rows >= self._config.max_batch_size:
+                return True
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return True
+        return False
+
+    def _take(self, held: list[_Entry]) -> list[_Entry] | None:
         config = self._config
-        with self._changed:
-            while True:
-                if self._closed:
-                    return None
-                if any(entry.abandoned for entry in self._queue):
-                    self._queue = [entry for entry in self._queue if not entry.abandoned]
-                if not self._queue:
-                    self._changed.wait()
-                    continue
-                delay = policy.wait_seconds(
-                    self._queue,
-                    now=self._clock(),
-                    max_rows=config.max_batch_size,
-                    max_delay=config.max_queue_delay_s,
-                )
-                if delay <= 0:
-                    break
-                self._changed.wait(delay)
-            chosen = policy.select(self._queue, config.max_batch_size)
-            if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
-                batch = self._queue[: len(chosen)]
-                del self._queue[: len(chosen)]
-            else:
-                picked = set(chosen)
-                batch = [self._queue[i] for i in chosen]
-                self._queue = [e for i, e in enumerate(self._queue) if i not in picked]
+        while True:
+            if not self._drain(held, 0 if held else None):
+                return None
+            held[:] = [entry for entry in held if not entry.abandoned]
+            if not held:
+                continue
+            delay = policy.wait_seconds(
+                held,
+                now=self._clock(),
+                max_rows=config.max_batch_size,
+                max_delay=config.max_queue_delay_s,
+            )
+            if delay <= 0:
+                break
+            if not self._drain(held, delay):
+                return None
+        chosen = policy.select(held, config.max_batch_size)
+        if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
+            batch = held[: len(chosen)]
+            del held[: len(chosen)]
+        else:
+            picked = set(chosen)
+            batch = [held[i] for i in chosen]
+            held[:] = [e for i, e in enumerate(held) if i not in picked]
         now = self._clock()
         for entry in batch:
             self._observer.dequeued(now - entry.enqueued)
@@ -229,12 +255,15 @@ class Batcher:
         return True
 
     async def close(self) -> None:
-        with self._changed:
-            self._closed = True
-            abandoned, self._queue = self._queue, []
-            self._changed.notify_all()
-        for entry in abandoned:
-            if not entry.future.done():
-                entry.future.cancel()
+        for _ in self._threads:
+            self._inbox.put(None)  # one stop sign per worker
         for thread in self._threads:
             await asyncio.to_thread(thread.join, 30)
+        leftovers = [entry for entries in self._held for entry in entries]
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if item is not None:
+                leftovers.append(item)
+        for entry in leftovers:
+            if not entry.future.done():
+                entry.future.cancel()

@@ -36,11 +36,13 @@ def shape_text(shape: Sequence[int]) -> str:
 
 
 def parse_shape(name: str, raw: Any) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw
-    ):
-        raise InvalidInputError(f"input {name!r}: shape must be a list of non-negative integers")
-    return tuple(raw)
+    if isinstance(raw, list):
+        for d in raw:  # a loop, not all(...): this runs on every request
+            if type(d) is not int or d < 0:
+                break
+        else:
+            return tuple(raw)
+    raise InvalidInputError(f"input {name!r}: shape must be a list of non-negative integers")
 
 
 def spec_for(name: str, specs: Mapping[str, TensorSpec]) -> TensorSpec:
@@ -59,9 +61,12 @@ def check_against_spec(spec: TensorSpec, datatype: str, shape: Sequence[int]) ->
         raise InvalidInputError(
             f"input {spec.name!r} has datatype {datatype} but the model expects {spec.datatype}"
         )
-    fits = len(shape) == len(spec.shape) and all(
-        want in (-1, got) for want, got in zip(spec.shape, shape, strict=True)
-    )
+    fits = len(shape) == len(spec.shape)
+    if fits:
+        for want, got in zip(spec.shape, shape, strict=True):
+            if want != -1 and want != got:
+                fits = False
+                break
     if not fits:
         raise InvalidInputError(
             f"input {spec.name!r} has shape {shape_text(shape)} but the model expects "
