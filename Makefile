@@ -52,11 +52,11 @@ clean: ## remove the virtualenv and caches
 
 .PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean proto cluster-build cluster-up cluster-down
 
-cluster-build: ## build the pinned etcd, Kubernetes, kwok and helm binaries into ~/.cache/modelyard (once)
-	hack/cluster/build.sh
+cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
+	hack/cluster/build.sh --with-prometheus
 
-cluster-up: venv cluster-build ## start the local cluster in the background; kubeconfig at .local/cluster/kubeconfig
-	$(PY) -m hack.cluster.localcluster up --dir .local/cluster
+cluster-up: venv cluster-build ## start the local cluster and Prometheus in the background; kubeconfig at .local/cluster/kubeconfig
+	$(PY) -m hack.cluster.localcluster up --dir .local/cluster --prometheus
 
 cluster-down: venv ## stop the local cluster by process id
 	$(PY) -m hack.cluster.localcluster down --dir .local/cluster

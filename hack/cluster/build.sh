@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from the Go module proxy, once, into the cache:
 #   kube-apiserver kube-controller-manager kube-scheduler kubectl (k8s.io/kubernetes),
-#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3).
+#   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3),
+#   prometheus (github.com/prometheus/prometheus, with Kubernetes service discovery).
 # Binaries go to $MODELYARD_CACHE/k8s/$KUBERNETES_VERSION/bin (default ~/.cache/modelyard);
 # a <tool>.version stamp beside each makes a changed pin rebuild just that tool.
 # Only the wrapper go.mod/go.sum files under hack/cluster/go/ are committed, never binaries.
-# Usage: hack/cluster/build.sh [--print-bin]
+# Usage: hack/cluster/build.sh [--print-bin | --with-prometheus]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -14,6 +15,7 @@ cache=${MODELYARD_CACHE:-$HOME/.cache/modelyard}
 bin=$cache/k8s/$KUBERNETES_VERSION/bin
 if [[ ${1:-} == --print-bin ]]; then echo "$bin"; exit 0; fi
 mkdir -p "$bin"
+command -v go >/dev/null || export PATH=/usr/local/go/bin:$PATH
 export GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS=-mod=mod
 minor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")
@@ -80,6 +82,14 @@ build_simple kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" \
   "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
 build_simple helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
   "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+if [[ ${1:-} == --with-prometheus ]]; then
+  # Debian's prometheus is built without Kubernetes service discovery: build the upstream one.
+  prom_minor=${PROMETHEUS_VERSION#v0.}  # v0.313.5 is Prometheus 3.13.5
+  prom_version=${prom_minor:0:1}.${prom_minor:1}
+  build_simple prometheus github.com/prometheus/prometheus \
+    github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" \
+    "-X github.com/prometheus/common/version.Version=$prom_version"
+fi
 build_kubernetes
 
 # kwok needs its stage definitions (node/pod lifecycles); they ship in its module, not its binary.

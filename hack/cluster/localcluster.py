@@ -9,7 +9,7 @@ and marked Running/Ready. Every component listens on 127.0.0.1 only, on free por
 Used by the pytest fixtures (``tests/integration/cluster``) and by ``make cluster-up`` /
 ``make cluster-down``:
 
-    python -m hack.cluster.localcluster up --dir .local/cluster --tier C
+    python -m hack.cluster.localcluster up --dir .local/cluster --tier C --prometheus
     python -m hack.cluster.localcluster down --dir .local/cluster
 """
 
@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "hack" / "cluster" / "build.sh"
 TIERS = ("A", "B", "C")
 SERVICE_CIDR = "10.0.0.0/24"  # bookkeeping only: nothing ever connects to these addresses
+# kwok's fake pod IPs: on loopback, so a scrape of a "pod" never leaves this machine, and a test
+# can run a real server on a pod's IP.
+POD_CIDR = "127.1.0.0/24"
 NODE_NAME = "kwok-node-0"
 
 
@@ -51,21 +54,37 @@ def free_port() -> int:
         return port
 
 
-def bin_dir() -> Path:
+def bin_dir(*, prometheus: bool = False) -> Path:
     """Build (or reuse) the pinned binaries and return their directory."""
-    subprocess.run([str(BUILD)], check=True, stdout=subprocess.DEVNULL)
+    extra = ["--with-prometheus"] if prometheus else []
+    subprocess.run([str(BUILD), *extra], check=True, stdout=subprocess.DEVNULL)
     out = subprocess.run([str(BUILD), "--print-bin"], check=True, capture_output=True, text=True)
     return Path(out.stdout.strip())
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str, log: Path | None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    log: Path | None,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Poll ``check`` until it passes; fail at once if ``process`` exits, else after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
+        if process is not None and process.poll() is not None:
+            break
         time.sleep(0.25)  # polling a starting server process
     tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    raise ClusterError(f"{what} not ready after {timeout:.0f} s; log {log}:\n{tail}")
+    state = (
+        f"exited with {process.returncode}"
+        if process and process.returncode is not None
+        else (f"not ready after {timeout:.0f} s")
+    )
+    raise ClusterError(f"{what} {state}; log {log}:\n{tail}")
 
 
 def kubeconfig(server: str, ca: Path, cert: Path | None, key: Path | None, token: str = "") -> str:
@@ -93,6 +112,7 @@ class LocalCluster:
 
     root: Path
     tier: str = "C"
+    prometheus: bool = False
     bin: Path = dataclasses.field(default_factory=bin_dir)
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -151,7 +171,10 @@ class LocalCluster:
             raise ClusterError(f"{self.pids} lists running components: run `down` first")
         self.root.mkdir(parents=True, exist_ok=True)
         self.pki = pki_module.create(self.root / "pki")
-        components = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")
+        components = (
+            "etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok",
+            "prometheus",
+        )  # fmt: skip
         self.ports = {name: free_port() for name in components}
         (self.root / "ports.json").write_text(json.dumps(self.ports))
         try:
@@ -162,6 +185,8 @@ class LocalCluster:
             if self.tier == "C":
                 self._up_scheduler(timeout)
                 self._up_kwok(timeout)
+            if self.prometheus:
+                self._up_prometheus(timeout)
         except BaseException:
             self.down()
             raise
@@ -180,7 +205,7 @@ class LocalCluster:
         ])  # fmt: skip
         wait_until(
             self._healthy(f"http://127.0.0.1:{client}/health", verify=False),
-            timeout=timeout, what="etcd", log=self.logs / "etcd.log",
+            timeout=timeout, what="etcd", log=self.logs / "etcd.log", process=self._processes[-1],
         )  # fmt: skip
 
     def _up_apiserver(self, timeout: float) -> None:
@@ -212,6 +237,7 @@ class LocalCluster:
         wait_until(
             self._healthy(f"{self.server}/readyz", verify=True),
             timeout=max(timeout, 90), what="kube-apiserver", log=self.logs / "kube-apiserver.log",
+            process=self._processes[-1],
         )  # fmt: skip
         self.admin_kubeconfig.write_text(
             kubeconfig(self.server, pki.ca, pki.cert("admin"), pki.key("admin"))
@@ -240,7 +266,7 @@ class LocalCluster:
         wait_until(
             self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
             timeout=timeout, what="kube-controller-manager",
-            log=self.logs / "kube-controller-manager.log",
+            log=self.logs / "kube-controller-manager.log", process=self._processes[-1],
         )  # fmt: skip
 
     def _up_scheduler(self, timeout: float) -> None:
@@ -255,6 +281,7 @@ class LocalCluster:
         wait_until(
             self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
             timeout=timeout, what="kube-scheduler", log=self.logs / "kube-scheduler.log",
+            process=self._processes[-1],
         )  # fmt: skip
 
     def _up_kwok(self, timeout: float) -> None:
@@ -266,6 +293,7 @@ class LocalCluster:
             *(f"--config={path}" for path in sorted(stages.glob("*.yaml"))),
             "--manage-all-nodes=true", "--node-lease-duration-seconds=40",
             "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
+            f"--cidr={POD_CIDR}",
             f"--tls-cert-file={self.pki.cert('kwok')}",
             f"--tls-private-key-file={self.pki.key('kwok')}",
         ])  # fmt: skip
@@ -278,7 +306,32 @@ class LocalCluster:
             )  # fmt: skip
             return out.stdout.strip() == "True"
 
-        wait_until(node_ready, timeout=timeout, what="kwok node", log=self.logs / "kwok.log")
+        wait_until(
+            node_ready, timeout=timeout, what="kwok node", log=self.logs / "kwok.log",
+            process=self._processes[-1],
+        )  # fmt: skip
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['prometheus']}"
+
+    def _up_prometheus(self, timeout: float) -> None:
+        """Prometheus, discovering runtime pods through the API the way an install does."""
+        bin_dir(prometheus=True)  # upstream Prometheus: Debian's lacks Kubernetes discovery
+        self.kubectl("apply", "-f", "-", input=json.dumps(prometheus_rbac()))
+        config = self.root / "prometheus.yml"
+        config.write_text(json.dumps(prometheus_config(self.server, self.pki), indent=2))
+        self._start("prometheus", [
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.root / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+            "--log.level=warn",
+        ])  # fmt: skip
+        wait_until(
+            self._healthy(f"{self.prometheus_url}/-/ready", verify=False),
+            timeout=timeout, what="prometheus", log=self.logs / "prometheus.log",
+            process=self._processes[-1],
+        )  # fmt: skip
 
     def down(self) -> None:
         """Stop every component by process id: SIGTERM, then SIGKILL after 10 s."""
@@ -321,6 +374,17 @@ class LocalCluster:
             raise ClusterError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result
 
+    def create_namespace(self, name: str, timeout: float = 60.0) -> None:
+        """Create ``name`` and wait for its default ServiceAccount (pods are refused until then)."""
+        self.kubectl("create", "namespace", name)
+        if self.tier == "A":  # no controller-manager makes service accounts
+            return
+        wait_until(
+            lambda: self.kubectl("-n", name, "get", "serviceaccount", "default", check=False)
+            .returncode == 0,
+            timeout=timeout, what=f"the default ServiceAccount of {name}", log=None,
+        )  # fmt: skip
+
     def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
         """A kubeconfig that authenticates as ServiceAccount ``namespace/name`` (TokenRequest)."""
         token = self.kubectl("-n", namespace, "create", "token", name, "--duration=2h").stdout
@@ -345,11 +409,56 @@ def fake_node(name: str) -> dict[str, object]:
     }  # fmt: skip
 
 
+def prometheus_rbac() -> dict[str, object]:
+    """Read-only discovery rights for Prometheus's own identity (CN=prometheus)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+             "metadata": {"name": "prometheus-discovery"},
+             "rules": [{"apiGroups": [""], "resources": ["pods", "services", "endpoints"],
+                        "verbs": ["get", "list", "watch"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": "prometheus-discovery"},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "prometheus-discovery"},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                           "name": "prometheus"}]},
+        ],
+    }  # fmt: skip
+
+
+def prometheus_config(server: str, pki: pki_module.Pki) -> dict[str, object]:
+    """Scrape runtime pods found by label, on the runtime's HTTP port; loopback targets only."""
+    tls = {"ca_file": str(pki.ca), "cert_file": str(pki.cert("prometheus")),
+           "key_file": str(pki.key("prometheus"))}  # fmt: skip
+    label = "__meta_kubernetes_pod_label_"
+    return {
+        "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
+        "scrape_configs": [{
+            "job_name": "modelyard-runtime",
+            "kubernetes_sd_configs": [{"role": "pod", "api_server": server, "tls_config": tls}],
+            "relabel_configs": [
+                {"source_labels": [label + "app_kubernetes_io_name"], "regex": "modelyard-runtime",
+                 "action": "keep"},
+                {"source_labels": ["__meta_kubernetes_pod_ip"], "regex": "(.+)",
+                 "target_label": "__address__", "replacement": "${1}:8080"},
+                # Safety: this machine may only send traffic to loopback.
+                {"source_labels": ["__address__"], "regex": r"127\..+", "action": "keep"},
+                {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+                {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            ],
+        }],
+    }  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start or stop the local Kubernetes cluster.")
     parser.add_argument("action", choices=("up", "down"))
     parser.add_argument("--dir", type=Path, default=ROOT / ".local" / "cluster")
     parser.add_argument("--tier", choices=TIERS, default="C")
+    parser.add_argument("--prometheus", action="store_true", help="also start Prometheus")
     args = parser.parse_args(argv)
     root = args.dir.resolve()
     if args.action == "down":
@@ -357,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stopped the cluster in {root}")
         return 0
     started = time.monotonic()
-    cluster = LocalCluster(root, tier=args.tier)
+    cluster = LocalCluster(root, tier=args.tier, prometheus=args.prometheus)
     try:
         cluster.up()
     except ClusterError as e:
@@ -368,6 +477,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"export KUBECONFIG={cluster.admin_kubeconfig}")
     print(f"kubectl: {cluster.bin / 'kubectl'}   logs: {cluster.logs}   stop: make cluster-down")
+    if args.prometheus:
+        print(f"prometheus: {cluster.prometheus_url}")
     return 0
 
 

@@ -23,6 +23,7 @@ CLIENTS = {
     "scheduler": ("system:kube-scheduler", None),
     "kwok": ("kwok-controller", "system:masters"),
     "front-proxy": ("front-proxy-client", None),
+    "prometheus": ("prometheus", None),
 }
 SERVING_NAMES = (
     "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",

@@ -6,7 +6,6 @@ a fresh namespace per test; component logs are printed when a test fails.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Generator, Iterator
 
@@ -40,12 +39,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 @pytest.fixture
 def namespace(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
-    cluster.kubectl("create", "namespace", name)
-    # Pods are refused until the controller-manager has made the namespace's default account.
-    deadline = time.monotonic() + 60
-    while cluster.kubectl("-n", name, "get", "serviceaccount", "default", check=False).returncode:
-        assert time.monotonic() < deadline, f"no default ServiceAccount in {name}"
-        time.sleep(0.1)  # polling the API server with a deadline
+    cluster.create_namespace(name)
     yield name
     if request.node.stash.get(FAILED, False):
         for log in sorted(cluster.logs.glob("*.log")):
