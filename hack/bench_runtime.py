@@ -281,10 +281,16 @@ def chart(results: dict[str, list[Row]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5))
+    palette = plt.get_cmap("tab20")
+    colors = [palette(i) for i in range(20)]
     for axis, (key, rows) in zip(np.atleast_1d(axes), results.items(), strict=True):
-        for server in dict.fromkeys(r.server for r in rows):
+        for index, server in enumerate(dict.fromkeys(r.server for r in rows)):
             points = sorted((r.concurrency, r.result.rps) for r in rows if r.server == server)
-            axis.plot(*zip(*points, strict=True), marker="o", label=server)
+            ours = server.startswith("modelyard")
+            axis.plot(
+                *zip(*points, strict=True), marker="o", label=server, color=colors[index % 20],
+                linestyle="-" if ours else "--", linewidth=2.2 if ours else 1.2,
+            )  # fmt: skip
         axis.set(
             title=MODELS[key][0],
             xlabel="concurrency (closed loop)",

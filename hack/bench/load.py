@@ -48,6 +48,12 @@ def ghz(
     report = json.loads(out.stdout)
     latencies = {p["percentage"]: p["latency"] / 1e6 for p in report["latencyDistribution"] or []}
     codes = report.get("statusCodeDistribution") or {}
-    # ghz cancels the calls still in flight when the duration ends: client-side, not errors.
-    errors = sum(count for code, count in codes.items() if code not in ("OK", "Canceled"))
+    # When the duration ends, ghz closes its connection under the calls still in flight (one per
+    # concurrent worker): client-side, not server errors.
+    closed = sum(
+        count
+        for message, count in (report.get("errorDistribution") or {}).items()
+        if "use of closed network connection" in message or "Canceled" in message
+    )
+    errors = sum(count for code, count in codes.items() if code != "OK") - closed
     return Load(float(report["rps"]), latencies.get(50, 0.0), latencies.get(99, 0.0), errors)
