@@ -140,17 +140,6 @@ class LocalCluster:
         with self.pids.open("a") as pids:
             pids.write(f"{process.pid} {name}\n")
 
-    def _alive(self, name: str) -> bool:
-        for line in self.pids.read_text().splitlines():
-            pid, component = line.split()
-            if component == name:
-                try:
-                    os.kill(int(pid), 0)
-                except ProcessLookupError:
-                    return False
-                return True
-        return False
-
     def _healthy(self, url: str, *, verify: bool) -> Callable[[], bool]:
         context = ssl.create_default_context(cafile=str(self.pki.ca)) if verify else None
         if context is None:
