@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto
 
-from modelyard_runtime.batching.scheduler import Batcher
-from modelyard_runtime.metrics import RuntimeMetrics
-from modelyard_runtime.server.run import batching_config
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import prepare
@@ -35,17 +32,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 async def make_state(settings: Settings) -> ServerState:
     """A Ready server state with the real onnxruntime session, as ``serve`` would build it."""
-    metrics = RuntimeMetrics(
-        model=settings.served_name,
-        version=settings.model_version,
-        revision=settings.revision,
-        track=settings.track,
-    )
-    model = prepare(settings, metrics)
-    batcher = Batcher(model.session, config=batching_config(settings), observer=metrics)
-    batcher.start()
-    state = ServerState(settings=settings, metrics=metrics)
-    state.attach(model, batcher)
+    state = ServerState.for_settings(settings)
+    state.attach(prepare(settings, state.metrics))
     state.not_ready_reason = ""
     return state
 

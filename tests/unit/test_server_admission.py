@@ -11,11 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from modelyard_runtime.batching.scheduler import Batcher
 from modelyard_runtime.datatypes import Array, TensorSpec
-from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server.app import build_app
-from modelyard_runtime.server.run import batching_config
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.session.fake import FakeSession
 from modelyard_runtime.settings import Settings
@@ -56,11 +53,8 @@ async def gated_state(
     )
     spec = TensorSpec("x", "FP32", (-1, 4))
     session = FakeSession(gate, inputs=[spec], outputs=[spec])
-    metrics = RuntimeMetrics(model="gated", version="1", revision="", track="stable")
-    batcher = Batcher(session, config=batching_config(settings), observer=metrics)
-    batcher.start()
-    state = ServerState(settings=settings, metrics=metrics)
-    state.attach(LoadedModel(session=session, sha256="0" * 64), batcher)
+    state = ServerState.for_settings(settings)
+    state.attach(LoadedModel(session=session, sha256="0" * 64))
     state.not_ready_reason = ""
     return state
 

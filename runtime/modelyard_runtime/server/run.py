@@ -16,9 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from modelyard_runtime.batching.scheduler import Batcher, BatchingConfig
 from modelyard_runtime.errors import SettingsError, StartupError
-from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server.app import build_app
 from modelyard_runtime.server.grpc_service import GrpcServer
 from modelyard_runtime.server.state import ServerState
@@ -40,30 +38,15 @@ def read_token(path: str) -> bytes | None:
     return token.encode()
 
 
-def batching_config(settings: Settings) -> BatchingConfig:
-    return BatchingConfig(
-        max_batch_size=settings.max_batch_size,
-        max_queue_delay_s=settings.max_queue_delay_ms / 1000,
-        max_queue_size=settings.max_queue_size,
-        workers=settings.inference_workers,
-    )
-
-
 async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
     """Run until SIGTERM/SIGINT; return the process exit code."""
-    metrics = RuntimeMetrics(
-        model=settings.served_name,
-        version=settings.model_version,
-        revision=settings.revision,
-        track=settings.track,
-    )
     try:
         token = read_token(settings.auth_token_file)
     except SettingsError as e:
         log.error("%s", e)
         write_termination_log(settings.termination_log, f"settings: {e}")
         return 2
-    state = ServerState(settings=settings, metrics=metrics, token=token)
+    state = ServerState.for_settings(settings, token=token)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -120,9 +103,7 @@ async def _load_and_serve(
         write_termination_log(settings.termination_log, str(e))
         stopped.cancel()
         return 1
-    batcher = Batcher(model.session, config=batching_config(settings), observer=state.metrics)
-    batcher.start()
-    state.attach(model, batcher)
+    state.attach(model)
     if settings.require_gpu and model.session.execution_provider == "cpu":
         state.not_ready_reason = (
             "a GPU is required (requireGPU) but the model runs on the CPU: "

@@ -1,6 +1,7 @@
 """What the handlers share: settings, metrics, the loaded model and the server's lifecycle flags.
 
-Created by ``server.run``; reached by handlers through the ``STATE`` app key.
+Created by ``server.run`` (and by tests) with ``ServerState.for_settings``; ``attach`` starts
+serving a loaded model. Handlers reach it through the ``STATE`` app key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 
 from aiohttp import web
 
-from modelyard_runtime.batching.scheduler import Batcher
+from modelyard_runtime.batching.scheduler import Batcher, BatchingConfig
 from modelyard_runtime.datatypes import TensorSpec
 from modelyard_runtime.errors import (
     NotFoundError,
@@ -23,6 +24,15 @@ from modelyard_runtime.errors import (
 from modelyard_runtime.metrics import REJECT_REASONS, RuntimeMetrics
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import LoadedModel
+
+
+def batching_config(settings: Settings) -> BatchingConfig:
+    return BatchingConfig(
+        max_batch_size=settings.max_batch_size,
+        max_queue_delay_s=settings.max_queue_delay_ms / 1000,
+        max_queue_size=settings.max_queue_size,
+        workers=settings.inference_workers,
+    )
 
 
 class RequestRecord:
@@ -69,7 +79,23 @@ class ServerState:
     in_flight: int = 0
     idle: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
-    def attach(self, model: LoadedModel, batcher: Batcher) -> None:
+    @classmethod
+    def for_settings(cls, settings: Settings, *, token: bytes | None = None) -> ServerState:
+        """A state with its own metrics registry, labelled for ``settings``; not ready yet."""
+        metrics = RuntimeMetrics(
+            model=settings.served_name,
+            version=settings.model_version,
+            revision=settings.revision,
+            track=settings.track,
+        )
+        return cls(settings=settings, metrics=metrics, token=token)
+
+    def attach(self, model: LoadedModel) -> None:
+        """Serve ``model``: start its batcher (on the running loop) and watch the gauges."""
+        batcher = Batcher(
+            model.session, config=batching_config(self.settings), observer=self.metrics
+        )
+        batcher.start()
         self.model = model
         self.batcher = batcher
         self.input_specs = {spec.name: spec for spec in model.session.inputs}
