@@ -29,6 +29,15 @@ class LoadedModel:
     session: ModelSession
     sha256: str
 
+    @property
+    def properties(self) -> dict[str, str | int]:
+        """What model metadata reports (REST ``parameters``, gRPC ``properties``)."""
+        return {
+            "execution_provider": self.session.execution_provider,
+            "sha256": self.sha256,
+            "opset": self.session.opset,
+        }
+
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()

@@ -64,9 +64,7 @@ def decode_model_infer(
     feeds: dict[str, Array] = {}
     for index, tensor in enumerate(request.inputs):
         name = tensor.name
-        spec = tensors.spec_for(name, specs)
-        shape = tensors.parse_shape(name, list(tensor.shape))
-        tensors.check_against_spec(spec, tensor.datatype, shape)
+        _, shape = tensors.check_input(name, tensor.datatype, list(tensor.shape), specs)
         if name in feeds:
             raise InvalidInputError(f"input {name!r} is given twice")
         if raw:

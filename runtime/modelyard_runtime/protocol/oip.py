@@ -103,12 +103,7 @@ def _decode_input(
     name = raw.get("name")
     if not isinstance(name, str):
         raise InvalidInputError("each input needs a string name")
-    spec = tensors.spec_for(name, specs)
-    datatype = raw.get("datatype")
-    if not isinstance(datatype, str):
-        raise InvalidInputError(f"input {name!r} needs a string datatype")
-    shape = tensors.parse_shape(name, raw.get("shape"))
-    tensors.check_against_spec(spec, datatype, shape)
+    datatype, shape = tensors.check_input(name, raw.get("datatype"), raw.get("shape"), specs)
     size = _parameters(f"input {name!r}", raw.get("parameters")).get("binary_data_size")
     if size is None:
         if "data" not in raw:

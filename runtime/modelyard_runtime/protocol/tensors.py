@@ -74,6 +74,18 @@ def check_against_spec(spec: TensorSpec, datatype: str, shape: Sequence[int]) ->
         )
 
 
+def check_input(
+    name: str, datatype: Any, raw_shape: Any, specs: Mapping[str, TensorSpec]
+) -> tuple[str, tuple[int, ...]]:
+    """The checks every protocol makes on an input's header; returns its datatype and shape."""
+    spec = spec_for(name, specs)
+    if not isinstance(datatype, str):
+        raise InvalidInputError(f"input {name!r} needs a string datatype")
+    shape = parse_shape(name, raw_shape)
+    check_against_spec(spec, datatype, shape)
+    return datatype, shape
+
+
 def check_complete(feeds: Mapping[str, Array], specs: Mapping[str, TensorSpec]) -> None:
     missing = sorted(set(specs) - set(feeds))
     if missing:

@@ -108,11 +108,7 @@ class InferenceService:
             outputs=[
                 tensor(name=s.name, datatype=s.datatype, shape=s.shape) for s in session.outputs
             ],
-            properties={
-                "execution_provider": session.execution_provider,
-                "sha256": state.model.sha256,
-                "opset": str(session.opset),
-            },
+            properties={key: str(value) for key, value in state.model.properties.items()},
         )
 
     async def ModelInfer(

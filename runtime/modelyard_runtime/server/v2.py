@@ -47,11 +47,7 @@ async def model_metadata(request: web.Request, state: ServerState) -> web.Stream
             "platform": PLATFORM,
             "inputs": [_tensor(spec) for spec in session.inputs],
             "outputs": [_tensor(spec) for spec in session.outputs],
-            "parameters": {
-                "execution_provider": session.execution_provider,
-                "sha256": model.sha256,
-                "opset": session.opset,
-            },
+            "parameters": model.properties,
         }
     )
 
