@@ -36,6 +36,7 @@ import orjson
 from tests import factories
 
 from hack.bench import load, peers
+from hack.bench.servers.common import session  # the peers' own session settings
 from modelyard_runtime.protocol.pb import inference_pb2 as pb
 
 MODELS = {
@@ -58,22 +59,14 @@ class Row:
     result: load.Load
 
 
-def session(path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def raw_rows_per_second(path: Path, batch: int, seconds: float, parallel: int = 1) -> float:
     """Rows/s of ``parallel`` sessions each running ``batch`` rows back to back."""
     counts = [0] * parallel
-    width = session(path).get_inputs()[0].shape[1]
+    width = session(str(path)).get_inputs()[0].shape[1]
     x = np.random.default_rng(0).standard_normal((batch, width)).astype(np.float32)
 
     def run(index: int) -> None:
-        sess = session(path)
+        sess = session(str(path))
         for _ in range(3):
             sess.run(None, {"input": x})
         deadline = time.perf_counter() + seconds
@@ -355,7 +348,7 @@ def main() -> None:
             x = np.frombuffer(
                 files["binary"][0].read_bytes()[files["binary"][1] or 0 :], np.float32
             )
-            expected = session(path).run(None, {"input": x.reshape(1, -1)})[0]
+            expected = session(str(path)).run(None, {"input": x.reshape(1, -1)})[0]
             rows, failures = [], []
             for peer in chosen:
                 try:

@@ -113,10 +113,12 @@ class LocalCluster:
     root: Path
     tier: str = "C"
     prometheus: bool = False
-    bin: Path = dataclasses.field(default_factory=bin_dir)
+    binaries: dataclasses.InitVar[Path | None] = None  # None: build (or reuse) the pinned ones
+    bin: Path = dataclasses.field(init=False)
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, binaries: Path | None) -> None:
+        self.bin = binaries if binaries is not None else bin_dir(prometheus=self.prometheus)
         if self.tier not in TIERS:
             raise ClusterError(f"tier must be one of {', '.join(TIERS)}, not {self.tier!r}")
         self.logs = self.root / "logs"
@@ -305,8 +307,8 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.ports['prometheus']}"
 
     def _up_prometheus(self, timeout: float) -> None:
-        """Prometheus, discovering runtime pods through the API the way an install does."""
-        bin_dir(prometheus=True)  # upstream Prometheus: Debian's lacks Kubernetes discovery
+        """Upstream Prometheus (Debian's lacks Kubernetes discovery), built by ``bin_dir``,
+        discovering runtime pods through the API the way an install does."""
         self.kubectl("apply", "-f", "-", input=json.dumps(prometheus_rbac()))
         config = self.root / "prometheus.yml"
         config.write_text(json.dumps(prometheus_config(self.server, self.pki), indent=2))
@@ -451,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.dir.resolve()
     if args.action == "down":
-        LocalCluster(root, bin=Path()).down()
+        LocalCluster(root, binaries=Path()).down()
         print(f"stopped the cluster in {root}")
         return 0
     started = time.monotonic()

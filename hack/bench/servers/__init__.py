@@ -1,0 +1,1 @@
+"""Peer servers for the benchmark; each runs from its own virtualenv (see README.md here)."""
