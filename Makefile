@@ -14,10 +14,10 @@ help: ## list targets
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[runtime,dev]"
+	$(PY) -m pip install -q -e ".[runtime,operator,dev]"
 	touch $@
 
-venv: $(VENV)/.installed ## create .venv and install modelyard with the runtime and dev extras
+venv: $(VENV)/.installed ## create .venv and install modelyard with the runtime, operator and dev extras
 
 fmt: venv ## format the code
 	$(BIN)/ruff format $(SOURCES)
@@ -44,13 +44,22 @@ check: lint typecheck imports test ## format, lint, types, import layers, tests
 bench-runtime: venv ## modelyard vs raw onnxruntime vs KServe, MLServer, PyTriton, BentoML, naive servers (~20 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_runtime --out BENCHMARKS.md
 
-demo: venv ## serve a demo model locally and send it requests over REST v2 and TF-Serving v1
+demo: venv cluster-build ## local cluster + CRD + RBAC + operator + a ModelDeployment rolled out v1 -> v2
+	$(PY) -m hack.demo up
+
+demo-down: venv ## stop the demo's operator, runtime and cluster by process id
+	$(PY) -m hack.demo down
+
+demo-runtime: venv ## serve a demo model locally and send it requests over REST v2 and TF-Serving v1
 	$(PY) -m hack.demo_runtime
+
+crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
+	$(PY) -m modelyard_operator.api.crdgen --write
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime demo clean proto cluster-build cluster-up cluster-down
+.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus

@@ -282,7 +282,9 @@ class LocalCluster:
         self._start("kwok", [
             f"--kubeconfig={config}",
             *(f"--config={path}" for path in sorted(stages.glob("*.yaml"))),
-            "--manage-all-nodes=true", "--node-lease-duration-seconds=40",
+            # Only annotated nodes: a test can add a node kwok leaves alone and play its kubelet.
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-lease-duration-seconds=40",
             "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
             f"--cidr={POD_CIDR}",
             f"--tls-cert-file={self.pki.cert('kwok')}",

@@ -1,4 +1,4 @@
-"""``modelyard-runtime``: ``serve`` runs the model server.
+"""``modelyard-runtime``: ``serve`` runs the model server; ``fetch`` downloads and verifies a model.
 
 Parses flags and env into ``Settings`` once, configures logging, installs uvloop when present,
 and hands over to ``server.run.serve``. Exit codes: 0 clean stop, 1 startup failure (stage in the
@@ -13,14 +13,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import prometheus_client
 
 from modelyard_runtime import __version__
 from modelyard_runtime.errors import SettingsError
 from modelyard_runtime.server.run import serve
-from modelyard_runtime.settings import add_arguments, settings_from
+from modelyard_runtime.settings import add_arguments, default_termination_log, settings_from
 from modelyard_runtime.startup import write_termination_log
+from modelyard_runtime.storage.fetch import FetchError, fetch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +35,35 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve one ONNX model. Every flag can also be set by its env variable.",
     )
     add_arguments(serve_parser)
+    fetch_parser = commands.add_parser(
+        "fetch",
+        help="download a model (file, http(s), s3, gs) and verify its sha256",
+        description="Download a model to --out, verifying --sha256 (the runtime pod's init step).",
+    )
+    fetch_parser.add_argument("--uri", required=True, help="file://, http(s)://, s3:// or gs://")
+    fetch_parser.add_argument("--out", required=True, type=Path, help="where to write the model")
+    fetch_parser.add_argument("--sha256", default="", help="expected sha256 (64 hex characters)")
+    fetch_parser.add_argument(
+        "--termination-log",
+        default=None,
+        help="where a failure is written as `stage: reason` [env MODELYARD_TERMINATION_LOG]",
+    )
     return parser
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    """``fetch``: exit 0 with the file in place, or 1 with ``stage: reason`` written."""
+    termination_log = args.termination_log
+    if termination_log is None:
+        termination_log = os.environ.get("MODELYARD_TERMINATION_LOG") or default_termination_log()
+    try:
+        digest = fetch(args.uri, args.out, sha256=args.sha256.strip().lower())
+    except FetchError as e:
+        write_termination_log(termination_log, str(e))
+        print(f"modelyard-runtime fetch: {e}", file=sys.stderr)
+        return 1
+    print(f"fetched {args.uri} to {args.out} (sha256 {digest})", file=sys.stderr)
+    return 0
 
 
 def _run(coroutine_factory: object) -> int:
@@ -47,6 +77,8 @@ def _run(coroutine_factory: object) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "fetch":
+        return run_fetch(args)
     try:
         settings = settings_from(args, os.environ)
     except SettingsError as e:

@@ -224,13 +224,13 @@ def settings_from(args: argparse.Namespace | None, environ: Mapping[str, str]) -
     if not values.get("model_path"):
         raise SettingsError("no model given: set --model or MODELYARD_MODEL_PATH")
     if "termination_log" not in values:
-        values["termination_log"] = _default_termination_log()
+        values["termination_log"] = default_termination_log()
     settings = Settings(**values)
     validate(settings)
     return settings
 
 
-def _default_termination_log() -> str:
+def default_termination_log() -> str:
     path = Path(DEFAULT_TERMINATION_LOG)
     writable = path.exists() and os.access(path, os.W_OK)
     writable = writable or (not path.exists() and os.access(path.parent, os.W_OK))

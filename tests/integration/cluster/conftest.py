@@ -10,7 +10,9 @@ import uuid
 from collections.abc import Generator, Iterator
 
 import pytest
-from hack.cluster.localcluster import LocalCluster
+from hack.cluster.localcluster import ROOT, LocalCluster
+
+from tests.support.operator import OperatorProcess
 
 
 @pytest.hookimpl(wrapper=True)
@@ -45,4 +47,46 @@ def namespace(cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator
         for log in sorted(cluster.logs.glob("*.log")):
             print(f"===== {log.name} (last 3000 chars) =====")
             print(log.read_text(errors="replace")[-3000:])
+        if "operator" in request.fixturenames:
+            print("===== modelyard-operator (last 6000 chars) =====")
+            print(request.getfixturevalue("operator").log[-6000:])
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+OPERATOR_NAMESPACE = "modelyard-system"
+
+
+@pytest.fixture(scope="session")
+def installed(cluster: LocalCluster) -> LocalCluster:
+    """The CRD, the operator's namespace, ServiceAccount and least-privilege RBAC, as shipped."""
+    manifests = ROOT / "manifests"
+    cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
+    cluster.kubectl("apply", "-f", str(manifests / "operator" / "namespace.yaml"))
+    cluster.kubectl("apply", "-f", str(manifests / "rbac"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
+    )
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def operator(
+    installed: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, running as its ServiceAccount (never cluster admin)."""
+    config = installed.service_account_kubeconfig(
+        OPERATOR_NAMESPACE, "modelyard-operator", tmp_path_factory.mktemp("operator") / "kubeconfig"
+    )
+    process = OperatorProcess(config)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def restricted_namespace(namespace: str, cluster: LocalCluster) -> str:
+    """A test namespace that enforces PodSecurity ``restricted``, as production ones should."""
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    return namespace

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hack.cluster.localcluster import NODE_NAME, ROOT, LocalCluster
 
+from tests.support.kube import eventually
+
 pytestmark = pytest.mark.cluster
-
-
-def eventually(check: Callable[[], bool], *, timeout: float = 60, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)  # polling the API server with a deadline
 
 
 def pinned_version() -> str:

@@ -1,0 +1,133 @@
+"""``modelyard-operator``: parse the configuration, set up logging, run kopf.
+
+Exit codes: 0 clean stop, 2 invalid configuration (the message names the field). The metrics
+endpoint (``/metrics``) is served on ``metrics_port``, kopf's liveness probe (``/healthz``) on
+``health_port``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import kopf
+from aiohttp import web
+
+from modelyard_operator import __version__
+from modelyard_operator.api.v1alpha1 import GROUP
+from modelyard_operator.config import OperatorConfig, load_config
+from modelyard_operator.errors import ConfigError
+from modelyard_operator.handlers.modeldeployment import build_registry
+from modelyard_operator.handlers.state import OperatorState
+
+log = logging.getLogger("modelyard_operator")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and kopf's object when known."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        k8s_ref = getattr(record, "k8s_ref", None)
+        if isinstance(k8s_ref, dict):
+            entry["object"] = f"{k8s_ref.get('namespace', '')}/{k8s_ref.get('name', '')}"
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, sort_keys=True)
+
+
+def configure_logging(config: OperatorConfig) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if config.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # kopf logs every handler run at INFO: at a thousand objects that drowns everything else.
+    if config.log_level != "DEBUG":
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def configure_kopf(settings: kopf.OperatorSettings) -> None:
+    """Progress and diff-base in annotations with our prefix; our finalizer; quiet events."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.level = logging.WARNING
+    settings.scanning.disabled = True
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+
+
+async def serve_metrics(state: OperatorState) -> web.AppRunner:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=state.metrics.render(), content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "0.0.0.0", state.config.metrics_port)
+    await site.start()
+    log.info("metrics on %s/metrics", site.name)
+    return runner
+
+
+async def run(config: OperatorConfig) -> None:
+    state = OperatorState(config=config)
+    registry = build_registry(state)
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings)
+    runner = await serve_metrics(state)
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=True,
+            clusterwide=not config.namespaces,
+            namespaces=list(config.namespaces),
+            liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
+        )
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelyard-operator", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("MODELYARD_OPERATOR_CONFIG") or None,
+        help="YAML configuration file [env MODELYARD_OPERATOR_CONFIG]",
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, os.environ)
+    except ConfigError as e:
+        parser.exit(2, f"modelyard-operator: error: {e}\n")
+    configure_logging(config)
+    log.info("modelyard-operator %s starting", __version__)
+    asyncio.run(run(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ModelDeployment API: pydantic models (the source of truth) and the CRD generator."""

@@ -1,0 +1,90 @@
+"""Operator-wide configuration, read once at start from a YAML file and/or env.
+
+Env (``MODELYARD_OPERATOR_<FIELD>``, upper snake case) overrides the file. ``load_config`` raises
+``ConfigError`` naming every bad field, so ``__main__`` can exit 2 with a clear message before
+anything connects to the cluster. No I/O beyond reading the one file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from modelyard_operator.errors import ConfigError
+
+ENV_PREFIX: Final = "MODELYARD_OPERATOR_"
+DEFAULT_IMAGE: Final = "ghcr.io/modelyard/modelyard-runtime:0.1.0"
+
+
+class OperatorConfig(BaseModel):
+    """What every reconcile shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    default_runtime_image: str = Field(default=DEFAULT_IMAGE, min_length=1)
+    """Runtime image for ModelDeployments that do not set spec.runtime.image."""
+    prometheus_url: str = Field(default="", pattern=r"^(https?://.+)?$")
+    """Prometheus the canary analysis queries (empty: none configured)."""
+    namespaces: tuple[str, ...] = ()
+    """Namespaces to watch; empty watches every namespace."""
+    metrics_port: int = Field(default=8090, ge=0, le=65535)
+    """Port of /metrics (0 = pick one)."""
+    health_port: int = Field(default=8091, ge=0, le=65535)
+    """Port of /healthz, the liveness endpoint (0 = pick one)."""
+    secret_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """How often a ModelDeployment whose Secret is missing is checked again."""
+    log_format: Literal["json", "text"] = "json"
+    """Structured JSON lines, or plain text for a terminal."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level."""
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in value.replace(",", " ").split() if part)
+        return value
+
+
+def load_config(path: Path | None, environ: Mapping[str, str]) -> OperatorConfig:
+    """File values, then env overrides; ``ConfigError`` lists every problem."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from e
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(
+                f"config file {path} must hold a mapping, not {type(loaded).__name__}"
+            )
+        values.update(_snake(loaded or {}))
+    for name in OperatorConfig.model_fields:
+        env = ENV_PREFIX + name.upper()
+        if env in environ:
+            values[name] = environ[env]
+    try:
+        return OperatorConfig.model_validate(values)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{_env_or_key(err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid operator configuration: {problems}") from e
+
+
+def _snake(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept camelCase keys in the file too (``defaultRuntimeImage``)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in str(key))
+        out[snake] = value
+    return out
+
+
+def _env_or_key(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "config"
+    return f"{name} (env {ENV_PREFIX}{name.upper()})"

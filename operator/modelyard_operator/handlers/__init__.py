@@ -1,0 +1,1 @@
+"""kopf glue: decorators on an explicit registry; observe -> plan -> apply -> status."""

@@ -1,0 +1,230 @@
+"""kopf glue for ModelDeployments: observe -> plan -> apply -> status. No decisions here.
+
+``build_registry`` returns an explicit ``kopf.OperatorRegistry`` whose handlers close over one
+``OperatorState``. Children are applied on create, update and resume; the status is recomputed
+whenever the ModelDeployment, its Deployment or one of its pods changes, from kopf's in-memory
+indexes, and written only when it differs. Errors map onto kopf here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+import kopf
+from pydantic import ValidationError
+
+from modelyard_operator.api.v1alpha1 import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    ModelDeployment,
+    ModelDeploymentStatus,
+)
+from modelyard_operator.errors import SpecError
+from modelyard_operator.handlers.state import Key, OperatorState
+from modelyard_operator.k8s.errors import K8sError, K8sForbiddenError, K8sNotFoundError
+from modelyard_operator.reconcile import naming
+from modelyard_operator.reconcile.children import desired_children, runtime_image, stale_kinds
+from modelyard_operator.reconcile.status import Observed, Problem, compute_status, status_payload
+
+log = logging.getLogger(__name__)
+MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
+_POD_STATUS_KEYS = ("conditions", "containerStatuses", "initContainerStatuses", "phase")
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(body: Mapping[str, Any]) -> ModelDeployment:
+    try:
+        return ModelDeployment.model_validate(dict(body))
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SpecError("InvalidSpec", f"{where}: {first['msg']}") from e
+
+
+def _trim(body: Mapping[str, Any], status_keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+    meta = body.get("metadata", {})
+    status = dict(body.get("status") or {})
+    if status_keys is not None:
+        status = {k: status[k] for k in status_keys if k in status}
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "generation", "labels") if k in meta
+        },
+        "spec": dict(body.get("spec") or {}),
+        "status": status,
+    }
+
+
+async def check_secrets(state: OperatorState, md: ModelDeployment) -> Problem | None:
+    """A referenced Secret (or key) that does not exist, as a Problem; kubelet would only retry."""
+    refs: list[tuple[str, str | None, str]] = []
+    if md.spec.model.storage_secret_ref:
+        refs.append((md.spec.model.storage_secret_ref.name, None, "spec.model.storageSecretRef"))
+    if md.spec.auth:
+        ref = md.spec.auth.token_secret_ref
+        refs.append((ref.name, ref.key, "spec.auth.tokenSecretRef"))
+    for name, key, field in refs:
+        try:
+            secret = await state.client().get("v1", "Secret", md.metadata.namespace, name)
+        except K8sNotFoundError:
+            return Problem("SecretNotFound", f"Secret {name!r} ({field}) does not exist")
+        except K8sForbiddenError:
+            log.warning("cannot read Secret %s/%s to check it", md.metadata.namespace, name)
+            continue
+        if key is not None and key not in (secret.get("data") or {}):
+            return Problem("SecretKeyNotFound", f"Secret {name!r} has no key {key!r} ({field})")
+    return None
+
+
+async def apply_children(state: OperatorState, md: ModelDeployment, image: str, rev: str) -> None:
+    client = state.client()
+    for child in desired_children(md, image, rev):
+        await client.apply(child)
+    for api_version, kind in stale_kinds(md):
+        try:
+            await client.delete(api_version, kind, md.metadata.namespace, md.metadata.name)
+        except K8sNotFoundError:
+            continue
+
+
+async def refresh_status(
+    state: OperatorState,
+    body: Mapping[str, Any],
+    deployments: kopf.Index[Key, dict[str, Any]],
+    pods: kopf.Index[Key, dict[str, Any]],
+) -> None:
+    """Recompute the status from the indexes; patch it and post Events if it changed."""
+    key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    async with state.locks[key]:
+        try:
+            md = parse(body)
+        except SpecError:
+            return
+        written = state.written.get(key)
+        if written and written[0] == md.metadata.uid:
+            md = md.model_copy(update={"status": ModelDeploymentStatus.model_validate(written[1])})
+        image = runtime_image(md, state.config.default_runtime_image)
+        rev = naming.revision(md, image)
+        observed = Observed(
+            deployment=next(
+                (d for d in deployments.get(key, []) if d["metadata"]["name"] == md.metadata.name),
+                None,
+            ),
+            pods=list(pods.get(key, [])),
+            problem=state.problems.get(key),
+        )
+        status, transitions = compute_status(md, observed, rev=rev, image=image, now=now_rfc3339())
+        state.metrics.set_phase(*key, status.phase)
+        payload = status_payload(status)
+        if payload == status_payload(md.status):
+            return
+        try:
+            await state.client().patch_status(
+                md.api_version, md.kind, md.metadata.namespace, md.metadata.name, payload
+            )
+        except K8sNotFoundError:
+            return
+        state.written[key] = (md.metadata.uid, payload)
+        for t in transitions:
+            kopf.event(
+                cast(kopf.Body, body),
+                type="Warning" if t.warning else "Normal",
+                reason=t.reason,
+                message=f"{t.type}={t.status}: {t.message}",
+            )
+
+
+def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    resource = (GROUP, VERSION, PLURAL)
+
+    @kopf.on.login(id="login", registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        state.credentials = info
+        return info
+
+    @kopf.on.cleanup(id="close", registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await state.close()
+
+    @kopf.index(*resource, id="mdeps", registry=registry)
+    def mdeps(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Any]:
+        return {(namespace or "", name): _trim(body)}
+
+    @kopf.index(
+        "apps", "v1", "deployments", labels=MANAGED, id="runtime_deployments", registry=registry
+    )
+    def runtime_deployments(
+        body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+    ) -> dict[Key, Any] | None:
+        owner = labels.get(naming.DEPLOYMENT_LABEL)
+        return {(namespace or "", owner): _trim(body)} if owner else None
+
+    @kopf.index("", "v1", "pods", labels=MANAGED, id="runtime_pods", registry=registry)
+    def runtime_pods(
+        body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+    ) -> dict[Key, Any] | None:
+        owner = labels.get(naming.DEPLOYMENT_LABEL)
+        return {(namespace or "", owner): _trim(body, _POD_STATUS_KEYS)} if owner else None
+
+    @kopf.on.resume(*resource, id="reconcile", registry=registry)
+    @kopf.on.create(*resource, id="reconcile", registry=registry)
+    @kopf.on.update(*resource, id="reconcile", registry=registry)
+    async def reconcile(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        key: Key = (namespace or "", name)
+        try:
+            md = parse(body)
+            image = runtime_image(md, state.config.default_runtime_image)
+            rev = naming.revision(md, image)
+            state.problems[key] = await check_secrets(state, md)
+            await apply_children(state, md, image, rev)
+        except SpecError as e:
+            state.metrics.reconcile_total.labels("error").inc()
+            state.problems[key] = Problem(e.reason, e.message)
+            kopf.warn(body, reason=e.reason, message=e.message)
+            raise kopf.PermanentError(e.message) from e
+        except K8sError as e:
+            result = "retry" if e.retryable else "error"
+            state.metrics.reconcile_total.labels(result).inc()
+            if e.retryable:
+                raise kopf.TemporaryError(e.message, delay=5) from e
+            raise kopf.PermanentError(e.message) from e
+        state.metrics.reconcile_duration.observe(time.perf_counter() - started)
+        log.info("reconciled %s/%s revision %s", namespace, name, rev)
+        await refresh_status(
+            state, _trim(body), kwargs["runtime_deployments"], kwargs["runtime_pods"]
+        )
+        problem = state.problems.get(key)
+        state.metrics.reconcile_total.labels("retry" if problem else "success").inc()
+        if problem:
+            raise kopf.TemporaryError(problem.message, delay=state.config.secret_recheck_seconds)
+
+    @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, id="child", registry=registry)
+    @kopf.on.event("", "v1", "pods", labels=MANAGED, id="child", registry=registry)
+    async def child_changed(namespace: str | None, labels: kopf.Labels, **kwargs: Any) -> None:
+        owner = labels.get(naming.DEPLOYMENT_LABEL)
+        mdeps: kopf.Index[Key, dict[str, Any]] = kwargs["mdeps"]
+        for body in mdeps.get((namespace or "", owner), []) if owner else []:
+            await refresh_status(state, body, kwargs["runtime_deployments"], kwargs["runtime_pods"])
+
+    @kopf.on.delete(*resource, id="cleanup", registry=registry)
+    def deleted(namespace: str | None, name: str, **_: Any) -> None:
+        """Children go with their owner references; drop what the operator keeps about it."""
+        state.forget((namespace or "", name))
+        log.info(
+            "ModelDeployment %s/%s deleted; its children are garbage-collected", namespace, name
+        )
+
+    return registry

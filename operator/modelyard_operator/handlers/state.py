@@ -1,0 +1,53 @@
+"""What the handlers share for the operator's lifetime: config, metrics, the API client, caches.
+
+``OperatorState`` is built once in ``__main__`` and closed over by the registry's handlers (no
+globals). The client is created on first use from the credentials the login handler stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from typing import Any
+
+from modelyard_operator.config import OperatorConfig
+from modelyard_operator.k8s.client import Credentials, KubeClient
+from modelyard_operator.metrics import OperatorMetrics
+from modelyard_operator.reconcile.naming import FIELD_MANAGER
+from modelyard_operator.reconcile.status import Problem
+
+Key = tuple[str, str]
+
+
+@dataclasses.dataclass
+class OperatorState:
+    config: OperatorConfig
+    metrics: OperatorMetrics = dataclasses.field(default_factory=OperatorMetrics)
+    credentials: Credentials | None = None
+    problems: dict[Key, Problem | None] = dataclasses.field(default_factory=dict)
+    # The status this operator last wrote, keyed by (namespace, name) and the object's uid: newer
+    # than what the watch has delivered yet, so a quick second refresh does not repeat events.
+    written: dict[Key, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    locks: defaultdict[Key, asyncio.Lock] = dataclasses.field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
+    _client: KubeClient | None = None
+
+    def client(self) -> KubeClient:
+        if self._client is None:
+            if self.credentials is None:
+                raise RuntimeError("no credentials yet: the login handler has not run")
+            self._client = KubeClient(self.credentials, field_manager=FIELD_MANAGER)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def forget(self, key: Key) -> None:
+        self.problems.pop(key, None)
+        self.written.pop(key, None)
+        self.locks.pop(key, None)
+        self.metrics.forget(*key)

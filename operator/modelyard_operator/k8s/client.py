@@ -1,0 +1,161 @@
+"""The only code that talks to the API server for the operator's own writes.
+
+A thin aiohttp client built from the credentials kopf logged in with (one source of truth):
+server-side apply with the operator's field manager, get, delete, and status merge-patches.
+Every call has a timeout; HTTP failures become ``K8sError`` subclasses that carry the status.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Protocol
+
+import aiohttp
+
+from modelyard_operator.k8s.errors import error_for
+
+Object = dict[str, Any]
+TIMEOUT: Final = aiohttp.ClientTimeout(total=30)
+
+
+class Credentials(Protocol):
+    """What the client reads from kopf's ``ConnectionInfo``."""
+
+    @property
+    def server(self) -> str: ...
+    @property
+    def ca_path(self) -> Any: ...
+    @property
+    def ca_data(self) -> Any: ...
+    @property
+    def insecure(self) -> bool | None: ...
+    @property
+    def scheme(self) -> str | None: ...
+    @property
+    def token(self) -> str | None: ...
+    @property
+    def certificate_path(self) -> Any: ...
+    @property
+    def certificate_data(self) -> Any: ...
+    @property
+    def private_key_path(self) -> Any: ...
+    @property
+    def private_key_data(self) -> Any: ...
+
+
+_CORE_GROUPS: Final = {"v1"}
+
+
+def collection_path(api_version: str, plural: str, namespace: str | None) -> str:
+    base = "/api/v1" if api_version in _CORE_GROUPS else f"/apis/{api_version}"
+    return f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+
+
+PLURALS: Final = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Secret": "secrets",
+    "ModelDeployment": "modeldeployments",
+    "Pod": "pods",
+}
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
+    return f"{collection_path(api_version, PLURALS[kind], namespace)}/{name}"
+
+
+def _material(data: str | bytes, *, b64: bool = False) -> bytes:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.b64decode(raw) if b64 and not raw.lstrip().startswith(b"-----") else raw
+
+
+def ssl_context(credentials: Credentials, workdir: Path) -> ssl.SSLContext | bool:
+    """TLS settings from the credentials; certificate data goes through files ``ssl`` can load."""
+    if credentials.insecure:
+        return False
+    context = ssl.create_default_context()
+    if credentials.ca_path:
+        context.load_verify_locations(cafile=str(credentials.ca_path))
+    elif credentials.ca_data:
+        context.load_verify_locations(cadata=_material(credentials.ca_data, b64=True).decode())
+    cert, key = credentials.certificate_path, credentials.private_key_path
+    if credentials.certificate_data and credentials.private_key_data:
+        cert, key = workdir / "client.crt", workdir / "client.key"
+        cert.write_bytes(_material(credentials.certificate_data, b64=True))
+        key.write_bytes(_material(credentials.private_key_data, b64=True))
+        key.chmod(0o600)
+    if cert and key:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+class KubeClient:
+    """Async API client; one aiohttp session for the operator's lifetime."""
+
+    def __init__(self, credentials: Credentials, *, field_manager: str) -> None:
+        self._server = credentials.server.rstrip("/")
+        self._field_manager = field_manager
+        headers = {"Accept": "application/json"}
+        if credentials.token:
+            headers["Authorization"] = f"{credentials.scheme or 'Bearer'} {credentials.token}"
+        with tempfile.TemporaryDirectory(prefix="modelyard-tls-") as workdir:
+            tls = ssl_context(credentials, Path(workdir))
+        self._session = aiohttp.ClientSession(
+            headers=headers, timeout=TIMEOUT, connector=aiohttp.TCPConnector(ssl=tls, limit=32)
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+    ) -> Object:
+        data = json.dumps(body, sort_keys=True) if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        try:
+            async with self._session.request(
+                method, self._server + path, data=data, headers=headers, params=params
+            ) as response:
+                text = await response.text()
+                if response.status >= 400:
+                    raise error_for(response.status, method, path, text)
+                return json.loads(text) if text else {}
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise error_for(0, method, path, str(e) or type(e).__name__) from e
+
+    async def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> Object:
+        """Server-side apply ``obj`` with the operator's field manager; returns the live object."""
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        params = {"fieldManager": self._field_manager, "force": "true" if force else "false"}
+        return await self._request(
+            "PATCH", path, body=obj, content_type="application/apply-patch+yaml", params=params
+        )
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> Object:
+        return await self._request("GET", object_path(api_version, kind, namespace, name))
+
+    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        await self._request("DELETE", object_path(api_version, kind, namespace, name))
+
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> Object:
+        """Merge-patch the status subresource (never ``spec``)."""
+        path = object_path(api_version, kind, namespace, name) + "/status"
+        return await self._request(
+            "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+        )

@@ -1,0 +1,76 @@
+"""The operator's Prometheus metrics (design §5), on its own registry.
+
+``modelyard_rollout_phase`` has one series per ModelDeployment and phase (1 for the current
+phase, 0 otherwise) and is dropped when the ModelDeployment is deleted. The canary metrics are
+registered here so their names are part of the contract from the start; they stay empty until a
+canary rollout runs.
+"""
+
+from __future__ import annotations
+
+from typing import Final, get_args
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from modelyard_operator.api.v1alpha1 import Phase
+
+PHASES: Final = get_args(Phase)
+RECONCILE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class OperatorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.reconcile_total = Counter(
+            "modelyard_operator_reconcile_total",
+            "Reconciles of ModelDeployments by result (success, retry, error).",
+            ("result",),
+            registry=reg,
+        )
+        self.reconcile_duration = Histogram(
+            "modelyard_operator_reconcile_duration_seconds",
+            "Time one reconcile took, from handler start to children applied.",
+            buckets=RECONCILE_BUCKETS,
+            registry=reg,
+        )
+        self.rollout_phase = Gauge(
+            "modelyard_rollout_phase",
+            "1 for the current phase of each ModelDeployment, 0 for the others.",
+            ("namespace", "name", "phase"),
+            registry=reg,
+        )
+        self.canary_weight = Gauge(
+            "modelyard_canary_weight",
+            "Share of traffic (percent) sent to the canary.",
+            ("namespace", "name"),
+            registry=reg,
+        )
+        self.rollouts_total = Counter(
+            "modelyard_rollouts_total",
+            "Finished rollouts by result (promoted, rolled_back, aborted).",
+            ("namespace", "name", "result"),
+            registry=reg,
+        )
+        self.analysis_checks_total = Counter(
+            "modelyard_analysis_checks_total",
+            "Canary analysis checks by metric and result (pass, fail, inconclusive).",
+            ("namespace", "name", "metric", "result"),
+            registry=reg,
+        )
+
+    def set_phase(self, namespace: str, name: str, phase: str) -> None:
+        for candidate in PHASES:
+            self.rollout_phase.labels(namespace, name, candidate).set(
+                1 if candidate == phase else 0
+            )
+
+    def forget(self, namespace: str, name: str) -> None:
+        for candidate in PHASES:
+            try:
+                self.rollout_phase.remove(namespace, name, candidate)
+            except KeyError:
+                continue
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

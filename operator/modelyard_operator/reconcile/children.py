@@ -1,0 +1,117 @@
+"""Every child object of a ModelDeployment, in apply order: Deployment, Service, PDB, HPA.
+
+Pure and deterministic. ``desired_children`` is what the handler applies with server-side apply;
+``stale_kinds`` names the optional children (the HPA) that must be deleted when the spec drops them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from modelyard_operator.api.v1alpha1 import ModelDeployment
+from modelyard_operator.reconcile import naming
+from modelyard_operator.reconcile.deployment import build_deployment
+
+Object = dict[str, Any]
+
+# The custom-metrics name the HPA reads for each spec.autoscaling.metric (docs/operator.md has
+# the Prometheus adapter rules that serve them from the runtime's histograms and gauges).
+HPA_METRICS: Final = {
+    "latencyP95": "modelyard_request_latency_p95_seconds",
+    "latencyP99": "modelyard_request_latency_p99_seconds",
+    "inFlight": "modelyard_requests_in_flight",
+    "queueDepth": "modelyard_queue_depth",
+}
+
+
+def _metadata(md: ModelDeployment, name: str | None = None) -> Object:
+    return {
+        "name": name or md.metadata.name,
+        "namespace": md.metadata.namespace,
+        "labels": naming.common_labels(md),
+        "ownerReferences": [naming.owner_reference(md)],
+    }
+
+
+def build_service(md: ModelDeployment) -> Object:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(md),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {naming.DEPLOYMENT_LABEL: md.metadata.name},
+            "ports": [
+                {"name": "http", "port": naming.HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": naming.GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "kubernetes.io/h2c",
+                },
+            ],
+        },
+    }
+
+
+def build_pdb(md: ModelDeployment) -> Object:
+    min_available = md.spec.disruption.min_available
+    if min_available is None:
+        min_available = max(md.spec.min_replicas - 1, 0)
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(md),
+        "spec": {
+            "minAvailable": min_available,
+            "selector": {"matchLabels": {naming.DEPLOYMENT_LABEL: md.metadata.name}},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
+def build_hpa(md: ModelDeployment) -> Object | None:
+    scaling = md.spec.autoscaling
+    if scaling is None:
+        return None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(md),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": md.metadata.name,
+            },
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": HPA_METRICS[scaling.metric]},
+                        "target": {"type": "AverageValue", "averageValue": str(scaling.target)},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def desired_children(md: ModelDeployment, image: str, rev: str) -> list[Object]:
+    children = [build_deployment(md, image, rev=rev), build_service(md), build_pdb(md)]
+    hpa = build_hpa(md)
+    if hpa is not None:
+        children.append(hpa)
+    return children
+
+
+def stale_kinds(md: ModelDeployment) -> list[tuple[str, str]]:
+    """(apiVersion, kind) of optional children the spec no longer wants."""
+    return [] if md.spec.autoscaling else [("autoscaling/v2", "HorizontalPodAutoscaler")]
+
+
+def runtime_image(md: ModelDeployment, default_image: str) -> str:
+    return md.spec.runtime.image or default_image
