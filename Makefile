@@ -53,6 +53,9 @@ demo-down: venv ## stop the demo's operator, runtime and cluster by process id
 demo-runtime: venv ## serve a demo model locally and send it requests over REST v2 and TF-Serving v1
 	$(PY) -m hack.demo_runtime
 
+bench-operator: venv cluster-build ## 1,000 ModelDeployments on the local cluster: apply -> Deployment latency, RSS
+	$(PY) -m hack.bench_operator
+
 crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
 	$(PY) -m modelyard_operator.api.crdgen --write
 

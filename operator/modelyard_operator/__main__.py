@@ -21,10 +21,10 @@ import kopf
 from aiohttp import web
 
 from modelyard_operator import __version__
-from modelyard_operator.api.v1alpha1 import GROUP
 from modelyard_operator.config import OperatorConfig, load_config
 from modelyard_operator.errors import ConfigError
 from modelyard_operator.handlers.modeldeployment import build_registry
+from modelyard_operator.handlers.settings import configure
 from modelyard_operator.handlers.state import OperatorState
 
 log = logging.getLogger("modelyard_operator")
@@ -63,19 +63,6 @@ def configure_logging(config: OperatorConfig) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
-def configure_kopf(settings: kopf.OperatorSettings) -> None:
-    """Progress and diff-base in annotations with our prefix; our finalizer; quiet events."""
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.posting.level = logging.WARNING
-    settings.scanning.disabled = True
-    settings.watching.server_timeout = 300
-    settings.networking.request_timeout = 60
-
-
 async def serve_metrics(state: OperatorState) -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=state.metrics.render(), content_type="text/plain")
@@ -94,7 +81,7 @@ async def run(config: OperatorConfig) -> None:
     state = OperatorState(config=config)
     registry = build_registry(state)
     settings = kopf.OperatorSettings()
-    configure_kopf(settings)
+    configure(settings)
     runner = await serve_metrics(state)
     try:
         await kopf.operator(

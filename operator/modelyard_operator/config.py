@@ -37,6 +37,9 @@ class OperatorConfig(BaseModel):
     """Port of /healthz, the liveness endpoint (0 = pick one)."""
     secret_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)
     """How often a ModelDeployment whose Secret is missing is checked again."""
+    status_debounce_seconds: float = Field(default=0.5, ge=0, le=30)
+    """How long a change to a runtime pod or Deployment waits for more changes before the
+    ModelDeployment's status is recomputed (one write for a burst)."""
     log_format: Literal["json", "text"] = "json"
     """Structured JSON lines, or plain text for a terminal."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -79,7 +79,22 @@ def test_all_replicas_ready_is_ready() -> None:
     assert (status.replicas, status.ready_replicas, status.observed_generation) == (2, 2, 3)
     assert status.stable.revision == REV
     assert status.history[0].result == "Ready"
-    assert {t.type for t in transitions} == {"Ready", "Progressing", "ModelVerified", "Degraded"}
+    assert transitions == []  # a new object starts quietly when all is well
+
+
+def test_becoming_ready_posts_normal_events() -> None:
+    md = model()
+    pending, first = compute_status(md, Observed(None, []), rev=REV, image="i", now=NOW)
+    assert first == []
+    md = md.model_copy(update={"status": pending})
+    _, transitions = compute_status(
+        md, Observed(deployment(), [pod()]), rev=REV, image="i", now=LATER
+    )
+    assert {(t.type, t.status, t.reason) for t in transitions} == {
+        ("Ready", "True", "Available"),
+        ("Progressing", "False", "RolloutComplete"),
+        ("ModelVerified", "True", "NoDigest"),
+    }
     assert not any(t.warning for t in transitions)
 
 

@@ -8,6 +8,7 @@ indexes, and written only when it differs. Errors map onto kopf here and nowhere
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import time
@@ -26,13 +27,19 @@ from modelyard_operator.api.v1alpha1 import (
 )
 from modelyard_operator.errors import SpecError
 from modelyard_operator.handlers.state import Key, OperatorState
-from modelyard_operator.k8s.errors import K8sError, K8sForbiddenError, K8sNotFoundError
+from modelyard_operator.k8s.errors import (
+    K8sError,
+    K8sForbiddenError,
+    K8sInvalidError,
+    K8sNotFoundError,
+)
 from modelyard_operator.reconcile import naming
 from modelyard_operator.reconcile.children import desired_children, runtime_image, stale_kinds
 from modelyard_operator.reconcile.status import Observed, Problem, compute_status, status_payload
 
 log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
+RETRY_BASE, RETRY_CAP = 2.0, 300.0  # seconds: backoff for conflicts and transient API errors
 _POD_STATUS_KEYS = ("conditions", "containerStatuses", "initContainerStatuses", "phase")
 
 
@@ -49,9 +56,17 @@ def parse(body: Mapping[str, Any]) -> ModelDeployment:
         raise SpecError("InvalidSpec", f"{where}: {first['msg']}") from e
 
 
-def _trim(body: Mapping[str, Any], status_keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+def _trim(
+    body: Mapping[str, Any],
+    *,
+    spec_keys: tuple[str, ...] | None = None,
+    status_keys: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """What the indexes keep of an object: the fields status needs, not the pod template."""
     meta = body.get("metadata", {})
-    status = dict(body.get("status") or {})
+    spec, status = dict(body.get("spec") or {}), dict(body.get("status") or {})
+    if spec_keys is not None:
+        spec = {k: spec[k] for k in spec_keys if k in spec}
     if status_keys is not None:
         status = {k: status[k] for k in status_keys if k in status}
     return {
@@ -60,7 +75,7 @@ def _trim(body: Mapping[str, Any], status_keys: tuple[str, ...] | None = None) -
         "metadata": {
             k: meta[k] for k in ("name", "namespace", "uid", "generation", "labels") if k in meta
         },
-        "spec": dict(body.get("spec") or {}),
+        "spec": spec,
         "status": status,
     }
 
@@ -159,24 +174,26 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         await state.close()
 
     @kopf.index(*resource, id="mdeps", registry=registry)
-    def mdeps(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Any]:
+    async def mdeps(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[Key, Any]:
         return {(namespace or "", name): _trim(body)}
 
     @kopf.index(
         "apps", "v1", "deployments", labels=MANAGED, id="runtime_deployments", registry=registry
     )
-    def runtime_deployments(
+    async def runtime_deployments(
         body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
     ) -> dict[Key, Any] | None:
         owner = labels.get(naming.DEPLOYMENT_LABEL)
-        return {(namespace or "", owner): _trim(body)} if owner else None
+        trimmed = _trim(body, spec_keys=("replicas",))
+        return {(namespace or "", owner): trimmed} if owner else None
 
     @kopf.index("", "v1", "pods", labels=MANAGED, id="runtime_pods", registry=registry)
-    def runtime_pods(
+    async def runtime_pods(
         body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
     ) -> dict[Key, Any] | None:
         owner = labels.get(naming.DEPLOYMENT_LABEL)
-        return {(namespace or "", owner): _trim(body, _POD_STATUS_KEYS)} if owner else None
+        trimmed = _trim(body, spec_keys=(), status_keys=_POD_STATUS_KEYS)
+        return {(namespace or "", owner): trimmed} if owner else None
 
     @kopf.on.resume(*resource, id="reconcile", registry=registry)
     @kopf.on.create(*resource, id="reconcile", registry=registry)
@@ -192,14 +209,23 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             await apply_children(state, md, image, rev)
         except SpecError as e:
             state.metrics.reconcile_total.labels("error").inc()
-            state.problems[key] = Problem(e.reason, e.message)
             kopf.warn(body, reason=e.reason, message=e.message)
+            raise kopf.PermanentError(e.message) from e
+        except K8sInvalidError as e:
+            # The CRD let it through but a child object is invalid (e.g. a malformed toleration):
+            # the spec must change, so say so in the status instead of retrying.
+            state.metrics.reconcile_total.labels("error").inc()
+            state.problems[key] = Problem("InvalidSpec", e.message)
+            await refresh_status(
+                state, _trim(body), kwargs["runtime_deployments"], kwargs["runtime_pods"]
+            )
             raise kopf.PermanentError(e.message) from e
         except K8sError as e:
             result = "retry" if e.retryable else "error"
             state.metrics.reconcile_total.labels(result).inc()
             if e.retryable:
-                raise kopf.TemporaryError(e.message, delay=5) from e
+                delay = min(RETRY_BASE * 2 ** int(kwargs.get("retry", 0)), RETRY_CAP)
+                raise kopf.TemporaryError(e.message, delay=delay) from e
             raise kopf.PermanentError(e.message) from e
         state.metrics.reconcile_duration.observe(time.perf_counter() - started)
         log.info("reconciled %s/%s revision %s", namespace, name, rev)
@@ -214,13 +240,28 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, id="child", registry=registry)
     @kopf.on.event("", "v1", "pods", labels=MANAGED, id="child", registry=registry)
     async def child_changed(namespace: str | None, labels: kopf.Labels, **kwargs: Any) -> None:
+        """Refresh the owner's status soon: a burst of pod events becomes one status write."""
         owner = labels.get(naming.DEPLOYMENT_LABEL)
-        mdeps: kopf.Index[Key, dict[str, Any]] = kwargs["mdeps"]
-        for body in mdeps.get((namespace or "", owner), []) if owner else []:
-            await refresh_status(state, body, kwargs["runtime_deployments"], kwargs["runtime_pods"])
+        if not owner:
+            return
+        key: Key = (namespace or "", owner)
+
+        async def refresh_later() -> None:
+            await asyncio.sleep(state.config.status_debounce_seconds)
+            state.pending.pop(key, None)
+            try:
+                for body in kwargs["mdeps"].get(key, []):
+                    await refresh_status(
+                        state, body, kwargs["runtime_deployments"], kwargs["runtime_pods"]
+                    )
+            except K8sError as e:  # the next change or reconcile writes it
+                log.warning("status of %s/%s not written: %s", *key, e)
+
+        if key not in state.pending:
+            state.pending[key] = asyncio.create_task(refresh_later(), name=f"refresh {key}")
 
     @kopf.on.delete(*resource, id="cleanup", registry=registry)
-    def deleted(namespace: str | None, name: str, **_: Any) -> None:
+    async def deleted(namespace: str | None, name: str, **_: Any) -> None:
         """Children go with their owner references; drop what the operator keeps about it."""
         state.forget((namespace or "", name))
         log.info(

@@ -29,6 +29,8 @@ class OperatorState:
     # The status this operator last wrote, keyed by (namespace, name) and the object's uid: newer
     # than what the watch has delivered yet, so a quick second refresh does not repeat events.
     written: dict[Key, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    # Debounced status refreshes waiting to run, one per ModelDeployment at most.
+    pending: dict[Key, asyncio.Task[None]] = dataclasses.field(default_factory=dict)
     locks: defaultdict[Key, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
@@ -42,11 +44,18 @@ class OperatorState:
         return self._client
 
     async def close(self) -> None:
+        for task in list(self.pending.values()):
+            task.cancel()
+        await asyncio.gather(*self.pending.values(), return_exceptions=True)
+        self.pending.clear()
         if self._client is not None:
             await self._client.close()
             self._client = None
 
     def forget(self, key: Key) -> None:
+        task = self.pending.pop(key, None)
+        if task is not None:
+            task.cancel()
         self.problems.pop(key, None)
         self.written.pop(key, None)
         self.locks.pop(key, None)

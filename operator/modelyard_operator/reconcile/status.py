@@ -196,12 +196,13 @@ def compute_status(
                 observed_generation=md.metadata.generation,
             )
         )
-        if changed:
-            bad = (
-                (type_ == "Degraded" and verdict == "True")
-                or (verdict == "False" and problem is not None and reason == problem.reason)
-                or (type_ == "ModelVerified" and verdict == "False")
-            )
+        bad = (
+            (type_ == "Degraded" and verdict == "True")
+            or (verdict == "False" and problem is not None and reason == problem.reason)
+            or (type_ == "ModelVerified" and verdict == "False")
+        )
+        # A condition's first value is news only when it is bad: a new object starts quietly.
+        if changed and (old is not None or bad):
             transitions.append(Transition(type_, verdict, reason, message, warning=bad))
     stable = md.status.stable
     if complete and problem is None:

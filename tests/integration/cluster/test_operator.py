@@ -275,3 +275,22 @@ def test_operator_role_is_least_privilege(
         args.append(f"--subresource={subresource}")
     result = installed.kubectl(*args, check=False)
     assert result.stdout.strip() == ("yes" if allowed else "no"), (verb, resource, result.stderr)
+
+
+def test_a_child_the_apiserver_rejects_becomes_a_condition_not_a_retry_loop(
+    operator: OperatorProcess, cluster: LocalCluster, namespace: str
+) -> None:
+    bad_toleration = {"scheduling": {"tolerations": [{"key": "x", "operator": "Sometimes"}]}}
+    apply(cluster, namespace, md_manifest("invalid", extra_spec=bad_toleration))
+    eventually(
+        lambda: (
+            condition(mdep(cluster, namespace, "invalid"), "Ready").get("reason") == "InvalidSpec"
+        ),
+        what="Ready=False reason InvalidSpec",
+    )
+    ready = condition(mdep(cluster, namespace, "invalid"), "Ready")
+    assert "tolerations" in ready["message"]
+    assert mdep(cluster, namespace, "invalid")["status"]["phase"] == "Failed"
+    # Fixing the spec clears it.
+    apply(cluster, namespace, md_manifest("invalid"))
+    wait_ready(cluster, namespace, "invalid")

@@ -1,0 +1,39 @@
+"""kopf settings: storage in our annotations, our finalizer, and a lean diff base.
+
+kopf builds a "diff base" (a deep copy of the object minus status) for every event of every
+watched resource. Only ModelDeployments have create/update handlers that read diffs; runtime
+pods and Deployments are watched for their status alone, so for them the copy is skipped (it
+was the largest single cost at a thousand ModelDeployments).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, cast
+
+import kopf
+
+from modelyard_operator.api.v1alpha1 import GROUP, KIND
+
+
+class ModelDeploymentDiffBase(kopf.AnnotationsDiffBaseStorage):
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        if body.get("kind") != KIND:
+            return cast(kopf.BodyEssence, {})
+        return super().build(body=body, extra_fields=extra_fields)
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Progress and diff base in annotations with our prefix; our finalizer; quiet events."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = ModelDeploymentDiffBase(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.level = logging.WARNING
+    settings.scanning.disabled = True
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
