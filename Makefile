@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-SOURCES := runtime operator tests hack
+SOURCES := runtime operator tests hack examples
 
 .DEFAULT_GOAL := help
 
@@ -16,6 +16,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[runtime,operator,dev]"
 	touch $@
+
+# torch (several GB of CUDA wheels) only for the export pipeline and its tests.
+$(VENV)/.installed-export: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[runtime,operator,dev,export]"
+	touch $@
+
+export-deps: $(VENV)/.installed-export ## install the export extra (torch) into .venv
 
 venv: $(VENV)/.installed ## create .venv and install modelyard with the runtime, operator and dev extras
 
@@ -36,7 +43,7 @@ imports: venv ## import-linter layer contracts
 test-unit: venv ## fast tests: codecs, batching, settings, in-process server
 	$(BIN)/pytest tests/unit tests/contract -q
 
-test: venv cluster-build ## every test tier (the test command CI runs; builds the cluster binaries once)
+test: venv export-deps cluster-build ## every test tier (the test command CI runs; builds the cluster binaries once, installs torch for the export tests)
 	$(BIN)/pytest tests -q
 
 check: lint typecheck imports test ## format, lint, types, import layers, tests
@@ -56,13 +63,16 @@ demo-runtime: venv ## serve a demo model locally and send it requests over REST 
 bench-operator: venv cluster-build ## 1,000 ModelDeployments on the local cluster: apply -> Deployment latency, RSS
 	$(PY) -m hack.bench_operator
 
+bench-export: export-deps ## quantisation size, accuracy and latency of the examples (writes BENCHMARKS.md)
+	$(PY) -m hack.bench_export
+
 crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
 	$(PY) -m modelyard_operator.api.crdgen --write
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down
+.PHONY: help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus

@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import orjson
-from tests import factories
 
 from hack.bench import load, peers
 from hack.bench.servers.common import session  # the peers' own session settings
 from modelyard_runtime.protocol.pb import inference_pb2 as pb
+from tests import factories
 
 MODELS = {
     "compute": ("compute-bound MLP 512-4096-4096-4096-10", (512, 4096, 4096, 4096, 10), 100.0),

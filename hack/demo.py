@@ -22,9 +22,9 @@ import urllib.request
 from typing import Any
 
 import yaml
-from tests import factories
 
 from hack.cluster.localcluster import ROOT, LocalCluster, free_port
+from tests import factories
 
 STATE = ROOT / ".local" / "cluster"
 WORK = ROOT / ".local" / "demo"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import tritonclient.http as httpclient
+
 from tests import factories
 from tests.support.processes import RuntimeProcess
 

@@ -40,6 +40,11 @@ class OperatorConfig(BaseModel):
     status_debounce_seconds: float = Field(default=0.5, ge=0, le=30)
     """How long a change to a runtime pod or Deployment waits for more changes before the
     ModelDeployment's status is recomputed (one write for a burst)."""
+    resync_seconds: float = Field(default=60.0, ge=1, le=3600)
+    """How often every ModelDeployment's status is recomputed even without a change (a safety
+    net for missed events; nothing is written when it is already right)."""
+    max_concurrent_reconciles: int = Field(default=16, ge=1, le=1000)
+    """ModelDeployments whose children are written at the same time; the rest wait their turn."""
     log_format: Literal["json", "text"] = "json"
     """Structured JSON lines, or plain text for a terminal."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

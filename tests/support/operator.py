@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 from hack.cluster.localcluster import free_port
-
 from tests.support.metrics_text import samples
 from tests.support.processes import RuntimeProcess
 

@@ -39,6 +39,7 @@ from modelyard_operator.reconcile.status import Observed, Problem, compute_statu
 
 log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
+MISSING_OWNER_RETRIES = 20
 RETRY_BASE, RETRY_CAP = 2.0, 300.0  # seconds: backoff for conflicts and transient API errors
 _POD_STATUS_KEYS = ("conditions", "containerStatuses", "initContainerStatuses", "phase")
 
@@ -205,8 +206,9 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             md = parse(body)
             image = runtime_image(md, state.config.default_runtime_image)
             rev = naming.revision(md, image)
-            state.problems[key] = await check_secrets(state, md)
-            await apply_children(state, md, image, rev)
+            async with state.reconcile_slot():
+                state.problems[key] = await check_secrets(state, md)
+                await apply_children(state, md, image, rev)
         except SpecError as e:
             state.metrics.reconcile_total.labels("error").inc()
             kopf.warn(body, reason=e.reason, message=e.message)
@@ -248,17 +250,32 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
 
         async def refresh_later() -> None:
             await asyncio.sleep(state.config.status_debounce_seconds)
+            # Under load the ModelDeployment's own watch can lag its children's: wait for it.
+            for _ in range(MISSING_OWNER_RETRIES):
+                if key in kwargs["mdeps"]:
+                    break
+                await asyncio.sleep(state.config.status_debounce_seconds or 0.1)
             state.pending.pop(key, None)
             try:
                 for body in kwargs["mdeps"].get(key, []):
                     await refresh_status(
                         state, body, kwargs["runtime_deployments"], kwargs["runtime_pods"]
                     )
-            except K8sError as e:  # the next change or reconcile writes it
+            except K8sError as e:  # the resync timer writes it later
                 log.warning("status of %s/%s not written: %s", *key, e)
 
         if key not in state.pending:
             state.pending[key] = asyncio.create_task(refresh_later(), name=f"refresh {key}")
+
+    @kopf.timer(*resource, id="resync", interval=state.config.resync_seconds, registry=registry)
+    async def resync(body: kopf.Body, **kwargs: Any) -> None:
+        """Safety net: recompute the status now and then, in case a change was missed."""
+        try:
+            await refresh_status(
+                state, _trim(body), kwargs["runtime_deployments"], kwargs["runtime_pods"]
+            )
+        except K8sError as e:
+            log.warning("status resync failed: %s", e)
 
     @kopf.on.delete(*resource, id="cleanup", registry=registry)
     async def deleted(namespace: str | None, name: str, **_: Any) -> None:

@@ -37,3 +37,5 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
+    # No settings.queueing.worker_limit: with indexes, every object's worker must run to finish
+    # the initial indexing, so a limit below the object count deadlocks the resume.

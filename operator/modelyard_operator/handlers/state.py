@@ -35,6 +35,13 @@ class OperatorState:
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
     _client: KubeClient | None = None
+    _reconciles: asyncio.Semaphore | None = None
+
+    def reconcile_slot(self) -> asyncio.Semaphore:
+        """Bounds the reconciles writing children at once (created on the running loop)."""
+        if self._reconciles is None:
+            self._reconciles = asyncio.Semaphore(self.config.max_concurrent_reconciles)
+        return self._reconciles
 
     def client(self) -> KubeClient:
         if self._client is None:

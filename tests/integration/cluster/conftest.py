@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Generator, Iterator
 
 import pytest
-from hack.cluster.localcluster import ROOT, LocalCluster
 
+from hack.cluster.localcluster import ROOT, LocalCluster
 from tests.support.operator import OperatorProcess
 
 

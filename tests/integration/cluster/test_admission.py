@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hack.cluster.localcluster import ROOT, LocalCluster
 
+from hack.cluster.localcluster import ROOT, LocalCluster
 from tests.factories import md_manifest
 
 pytestmark = pytest.mark.cluster

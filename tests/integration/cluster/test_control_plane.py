@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hack.cluster.localcluster import NODE_NAME, ROOT, LocalCluster
 
+from hack.cluster.localcluster import NODE_NAME, ROOT, LocalCluster
 from tests.support.kube import eventually
 
 pytestmark = pytest.mark.cluster

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from hack.cluster.localcluster import LocalCluster
 
+from hack.cluster.localcluster import LocalCluster
 from tests.factories import md_manifest
 from tests.support.kube import condition, eventually, get
 from tests.support.operator import OperatorProcess
@@ -31,12 +31,23 @@ def mdep(cluster: LocalCluster, namespace: str, name: str) -> dict[str, Any]:
     return found
 
 
-def wait_ready(cluster: LocalCluster, namespace: str, name: str, timeout: float = 60) -> None:
-    eventually(
-        lambda: condition(get(cluster, namespace, "mdep", name), "Ready").get("status") == "True",
-        timeout=timeout,
-        what=f"{name} Ready=True",
-    )
+def wait_condition(
+    cluster: LocalCluster, namespace: str, name: str, *, status: str = "", reason: str = ""
+) -> dict[str, Any]:
+    """Poll until the Ready condition has ``status`` and/or ``reason``; return the condition."""
+
+    def matches() -> bool:
+        found = condition(get(cluster, namespace, "mdep", name), "Ready")
+        return (not status or found.get("status") == status) and (
+            not reason or found.get("reason") == reason
+        )
+
+    eventually(matches, what=f"{name} Ready status={status or '*'} reason={reason or '*'}")
+    return condition(get(cluster, namespace, "mdep", name), "Ready")
+
+
+def wait_ready(cluster: LocalCluster, namespace: str, name: str) -> None:
+    wait_condition(cluster, namespace, name, status="True")
 
 
 def events(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
@@ -141,13 +152,7 @@ def test_missing_secret_becomes_a_condition_and_heals_when_created(
     operator: OperatorProcess, cluster: LocalCluster, namespace: str
 ) -> None:
     apply(cluster, namespace, md_manifest("creds", secret="s3-credentials"))
-    eventually(
-        lambda: (
-            condition(mdep(cluster, namespace, "creds"), "Ready").get("reason") == "SecretNotFound"
-        ),
-        what="Ready=False reason SecretNotFound",
-    )
-    ready = condition(mdep(cluster, namespace, "creds"), "Ready")
+    ready = wait_condition(cluster, namespace, "creds", reason="SecretNotFound")
     assert "s3-credentials" in ready["message"]
     assert "spec.model.storageSecretRef" in ready["message"]
     assert mdep(cluster, namespace, "creds")["status"]["phase"] in {"Failed", "Degraded"}
@@ -282,13 +287,7 @@ def test_a_child_the_apiserver_rejects_becomes_a_condition_not_a_retry_loop(
 ) -> None:
     bad_toleration = {"scheduling": {"tolerations": [{"key": "x", "operator": "Sometimes"}]}}
     apply(cluster, namespace, md_manifest("invalid", extra_spec=bad_toleration))
-    eventually(
-        lambda: (
-            condition(mdep(cluster, namespace, "invalid"), "Ready").get("reason") == "InvalidSpec"
-        ),
-        what="Ready=False reason InvalidSpec",
-    )
-    ready = condition(mdep(cluster, namespace, "invalid"), "Ready")
+    ready = wait_condition(cluster, namespace, "invalid", reason="InvalidSpec")
     assert "tolerations" in ready["message"]
     assert mdep(cluster, namespace, "invalid")["status"]["phase"] == "Failed"
     # Fixing the spec clears it.

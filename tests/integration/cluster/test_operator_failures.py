@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hack.cluster.localcluster import LocalCluster
 
+from hack.cluster.localcluster import LocalCluster
 from tests.factories import md_manifest, tiny_model
 from tests.support.kube import condition, eventually, get
 from tests.support.operator import OperatorProcess

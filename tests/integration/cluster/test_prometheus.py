@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hack.cluster.localcluster import LocalCluster
 
+from hack.cluster.localcluster import LocalCluster
 from tests.support.processes import RuntimeProcess
 
 pytestmark = pytest.mark.cluster

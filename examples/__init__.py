@@ -1,0 +1,1 @@
+"""Example models for `modelyard export`: plain torch modules, no downloads."""

@@ -1,0 +1,1 @@
+"""The `modelyard` user CLI for model files: export, quantize, prune, digest, inspect."""

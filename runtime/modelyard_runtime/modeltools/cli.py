@@ -1,0 +1,186 @@
+"""``modelyard``: the user CLI for models: export, quantize, prune, digest, inspect.
+
+Each command prints what it did, exits 0 on success and 1 with one ``modelyard <cmd>: error:``
+line on failure (never a bare traceback); 2 is a usage error. torch, onnx and
+onnxconverter-common come with the ``export`` extra and are imported only by the commands that
+need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelyard_runtime.modeltools.onnxfile import ModelToolError, describe, manifest, need
+from modelyard_runtime.session.providers import gpu_present
+
+
+def _export(args: argparse.Namespace) -> None:
+    from modelyard_runtime.modeltools import export
+
+    inputs = [export.InputSpec.parse(text) for text in args.input]
+    outputs = args.output_name or ["output"]
+    module = export.build_module(args.target, args.checkpoint)
+    export.export_onnx(
+        module, inputs, args.out, output_names=outputs, opset=args.opset, token_high=args.token_high
+    )
+    samples = export.load_samples(args.sample_inputs, inputs) if args.sample_inputs else []
+    worst = export.parity(
+        module, args.out, inputs, samples=samples, rtol=args.rtol, atol=args.atol,
+        token_high=args.token_high,
+    )  # fmt: skip
+    info = describe(args.out)
+    print(f"exported {args.target} to {args.out} (opset {args.opset}, IR {info['ir_version']})")
+    print(
+        f"parity: onnxruntime vs torch on {worst.cases} input sets, max |diff| "
+        f"{worst.max_abs:.3g} (output {worst.output!r}), within rtol={args.rtol} atol={args.atol}"
+    )
+
+
+def _quantize(args: argparse.Namespace) -> None:
+    from modelyard_runtime.modeltools.quantize import quantize
+
+    out = args.out or args.model.with_name(f"{args.model.stem}.{args.mode}.onnx")
+    report = quantize(args.model, out, mode=args.mode, calibration=args.calibration)
+    print(f"wrote {out}")
+    for line in report.lines():
+        print(f"  {line}")
+    if args.report:
+        data = dataclasses.asdict(report) | {"out": str(out)}
+        args.report.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _prune(args: argparse.Namespace) -> None:
+    from modelyard_runtime.modeltools import export
+    from modelyard_runtime.modeltools.prune import prune_module
+
+    inputs = [export.InputSpec.parse(text) for text in args.input]
+    module = export.build_module(args.target, args.checkpoint)
+    report = prune_module(
+        module, amount=args.amount, inputs=inputs, out=args.out, token_high=args.token_high
+    )
+    print(f"wrote {args.out}")
+    for line in report.lines():
+        print(f"  {line}")
+
+
+def _digest(args: argparse.Namespace) -> None:
+    data = manifest(args.model, name=args.name or args.model.stem, version=args.version)
+    target = args.manifest or args.model.with_suffix(".manifest.json")
+    target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    print(data["sha256"])
+    print(f"manifest: {target}", file=sys.stderr)
+
+
+def _inspect(args: argparse.Namespace) -> None:
+    info = describe(args.model)
+    warnings = provider_warnings(args.model, args.provider)
+    if args.json:
+        print(json.dumps(info | {"warnings": warnings}, indent=2, sort_keys=True))
+        return
+    print(f"{args.model}: {info['size_bytes'] / 1e6:.3f} MB, IR {info['ir_version']}, "
+          f"opsets {info['opsets']}, producer {info['producer'] or 'unknown'}")  # fmt: skip
+    for kind in ("inputs", "outputs"):
+        for t in info[kind]:
+            print(f"  {kind[:-1]:6} {t['name']}: {t['datatype']} {t['shape']}")
+    ops = ", ".join(f"{op} x{n}" for op, n in info["operators"].items())
+    print(f"  operators: {ops}")
+    for warning in warnings:
+        print(f"  warning: {warning}")
+
+
+def provider_warnings(path: Path, provider: str) -> list[str]:
+    """What keeps the model from running wholly on ``provider`` (cpu, cuda, tensorrt)."""
+    ort = need("onnxruntime", "runtime")
+    names = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "tensorrt": "TensorrtExecutionProvider"}  # fmt: skip
+    wanted = names[provider]
+    usable = wanted in ort.get_available_providers() and (provider == "cpu" or gpu_present())
+    if not usable:
+        return [f"{wanted} is not available on this machine, so operator support on "
+                f"{provider} cannot be checked here"]  # fmt: skip
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if provider != "cpu":
+        # Refuse to fall back: session creation then names the first node the provider lacks.
+        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    try:
+        ort.InferenceSession(str(path), options, providers=[wanted])
+    except Exception as e:
+        return [f"{provider} cannot run the whole model: {e}"]
+    return []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelyard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("export", help="PyTorch module -> checked ONNX with a parity check")
+    p.add_argument("target", help="MODULE:FACTORY, a function that returns the torch.nn.Module")
+    p.add_argument("--checkpoint", type=Path, help="state dict saved with torch.save")
+    p.add_argument("--input", action="append", required=True,
+                   help="NAME:SHAPE[:DTYPE], e.g. x:1x3x32x32 or tokens:1x16:int64 (repeat "
+                        "per input; axis 0 is exported as a dynamic batch axis)")  # fmt: skip
+    p.add_argument("--output-name", action="append", help="output names (default: output)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--rtol", type=float, default=1e-3)
+    p.add_argument("--atol", type=float, default=1e-4)
+    p.add_argument("--sample-inputs", type=Path, help=".npz with one array per input name")
+    p.add_argument(
+        "--token-high",
+        type=int,
+        default=16,
+        help="exclusive upper bound of random integer inputs (e.g. vocabulary size)",
+    )
+    p.set_defaults(run=_export)
+
+    p = commands.add_parser("quantize", help="int8 (dynamic, static) or fp16, with a report")
+    p.add_argument("model", type=Path)
+    p.add_argument("--mode", required=True, choices=("int8-dynamic", "int8-static", "fp16"))
+    p.add_argument("--out", type=Path)
+    p.add_argument("--calibration", type=Path, help=".npz calibration data (int8-static)")
+    p.add_argument("--report", type=Path, help="also write the report as JSON")
+    p.set_defaults(run=_quantize)
+
+    p = commands.add_parser("prune", help="global magnitude pruning, made permanent")
+    p.add_argument("target", help="MODULE:FACTORY")
+    p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--input", action="append", required=True, help="as for export")
+    p.add_argument("--amount", type=float, required=True, help="share of weights to zero, 0-1")
+    p.add_argument("--out", type=Path, required=True, help="where the pruned state dict goes")
+    p.add_argument("--token-high", type=int, default=16)
+    p.set_defaults(run=_prune)
+
+    p = commands.add_parser("digest", help="print the sha256 and write a manifest")
+    p.add_argument("model", type=Path)
+    p.add_argument("--name", help="model name (default: the file's stem)")
+    p.add_argument("--version", default="v1")
+    p.add_argument("--manifest", type=Path, help="default: MODEL.manifest.json")
+    p.set_defaults(run=_digest)
+
+    p = commands.add_parser("inspect", help="inputs, outputs, opset, size, operators")
+    p.add_argument("model", type=Path)
+    p.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except ModelToolError as e:
+        print(f"modelyard {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
