@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard_runtime.modeltools.compare import agreement_text, top1_agreement
 from modelyard_runtime.modeltools.export import InputSpec, run_torch
 from modelyard_runtime.modeltools.onnxfile import ModelToolError, need
 
@@ -28,11 +29,7 @@ class PruneReport:
     top1_agreement: float | None
 
     def lines(self) -> list[str]:
-        agreement = (
-            f", top-1 agreement {self.top1_agreement:.1%}"
-            if self.top1_agreement is not None
-            else ""
-        )
+        agreement = agreement_text(self.top1_agreement)
         return [
             f"pruned {self.amount:.0%} of Linear/Conv weights by magnitude: "
             f"weight sparsity now {self.sparsity:.1%}",
@@ -65,9 +62,7 @@ def prune_module(
     after = run_torch(module, feeds)
     zeros = sum(int((layer.weight == 0).sum()) for layer, _ in targets)
     total = sum(layer.weight.numel() for layer, _ in targets)
-    top1 = None
-    if before[0].ndim >= 2 and before[0].shape[-1] > 1:  # class or token logits
-        top1 = float(np.mean(np.argmax(before[0], -1) == np.argmax(after[0], -1)))
+    top1 = top1_agreement(before, after)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(module.state_dict(), str(out))
     return PruneReport(

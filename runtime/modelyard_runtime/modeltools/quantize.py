@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from modelyard_runtime.modeltools.compare import agreement_text, top1_agreement
 from modelyard_runtime.modeltools.export import ort_session
 from modelyard_runtime.modeltools.onnxfile import ModelToolError, check_and_pin_ir, load, need
 
@@ -33,11 +34,7 @@ class Report:
     latency_after_ms: float
 
     def lines(self) -> list[str]:
-        agreement = (
-            f", top-1 agreement {self.top1_agreement:.1%}"
-            if self.top1_agreement is not None
-            else ""
-        )
+        agreement = agreement_text(self.top1_agreement)
         return [
             f"mode {self.mode}",
             f"size {self.size_before / 1e6:.3f} MB -> {self.size_after / 1e6:.3f} MB "
@@ -114,9 +111,7 @@ def quantize(source: Path, out: Path, *, mode: str, calibration: Path | None) ->
         np.abs(a.astype(np.float64) - b.astype(np.float64))
         for a, b in zip(before, after, strict=True)
     ]
-    top1 = None
-    if before[0].ndim >= 2 and before[0].shape[-1] > 1:  # class or token logits
-        top1 = float(np.mean(np.argmax(before[0], -1) == np.argmax(after[0], -1)))
+    top1 = top1_agreement(before, after)
     return Report(
         mode=mode,
         size_before=source.stat().st_size,
