@@ -134,3 +134,34 @@ def test_prune_then_export(tmp_path: Path) -> None:
                          str(tmp_path / "pruned.pt"), "--input", "features:1x16",
                          "--out", str(tmp_path / "pruned.onnx"))  # fmt: skip
     assert exported.returncode == 0, exported.stderr
+
+
+def test_other_dynamic_axes_and_unnamed_input_shape(tmp_path: Path) -> None:
+    _, model = checkpoint("tiny_lm", tmp_path / "state.pt")
+    onnx_path = tmp_path / "lm.onnx"
+    result = modelyard(
+        "export", "examples.tiny_lm:build", "--checkpoint", str(tmp_path / "state.pt"),
+        "--input-shape", "1x16:int64", "--output-name", "logits", "--token-high", "64",
+        "--dynamic", "input:1:sequence", "--dynamic", "logits:1:sequence", "--out", str(onnx_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    info = json.loads(modelyard("inspect", str(onnx_path), "--json").stdout)
+    assert info["inputs"][0]["name"] == "input"
+    assert info["inputs"][0]["shape"] == ["batch", "sequence"]
+    assert info["outputs"][0]["shape"][:2] == ["batch", "sequence"]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    tokens = np.random.default_rng(3).integers(0, 64, size=(2, 8)).astype(np.int64)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(tokens)).numpy()
+    (got,) = session.run(None, {"input": tokens})
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_bad_dynamic_axis_is_refused(tmp_path: Path) -> None:
+    checkpoint("tabular_mlp", tmp_path / "state.pt")
+    result = modelyard("export", "examples.tabular_mlp:build", "--input", "features:1x16",
+                       "--dynamic", "nothing:1", "--out", str(tmp_path / "m.onnx"))  # fmt: skip
+    assert result.returncode == 1
+    assert "--dynamic 'nothing:1': expected NAME:AXIS[:LABEL]" in result.stderr

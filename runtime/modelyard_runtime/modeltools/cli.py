@@ -22,12 +22,13 @@ from modelyard_runtime.session.providers import gpu_present
 def _export(args: argparse.Namespace) -> None:
     from modelyard_runtime.modeltools import export
 
-    inputs = [export.InputSpec.parse(text) for text in args.input]
+    inputs = [export.InputSpec.parse(text, i) for i, text in enumerate(args.input)]
     outputs = args.output_name or ["output"]
     module = export.build_module(args.target, args.checkpoint)
     export.export_onnx(
-        module, inputs, args.out, output_names=outputs, opset=args.opset, token_high=args.token_high
-    )
+        module, inputs, args.out, output_names=outputs, opset=args.opset,
+        token_high=args.token_high, dynamic_axes=args.dynamic or (),
+    )  # fmt: skip
     samples = export.load_samples(args.sample_inputs, inputs) if args.sample_inputs else []
     worst = export.parity(
         module, args.out, inputs, samples=samples, rtol=args.rtol, atol=args.atol,
@@ -58,7 +59,7 @@ def _prune(args: argparse.Namespace) -> None:
     from modelyard_runtime.modeltools import export
     from modelyard_runtime.modeltools.prune import prune_module
 
-    inputs = [export.InputSpec.parse(text) for text in args.input]
+    inputs = [export.InputSpec.parse(text, i) for i, text in enumerate(args.input)]
     module = export.build_module(args.target, args.checkpoint)
     report = prune_module(
         module, amount=args.amount, inputs=inputs, out=args.out, token_high=args.token_high
@@ -122,9 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("export", help="PyTorch module -> checked ONNX with a parity check")
     p.add_argument("target", help="MODULE:FACTORY, a function that returns the torch.nn.Module")
     p.add_argument("--checkpoint", type=Path, help="state dict saved with torch.save")
-    p.add_argument("--input", action="append", required=True,
-                   help="NAME:SHAPE[:DTYPE], e.g. x:1x3x32x32 or tokens:1x16:int64 (repeat "
-                        "per input; axis 0 is exported as a dynamic batch axis)")  # fmt: skip
+    p.add_argument("--input", "--input-shape", action="append", required=True,
+                   help="[NAME:]SHAPE[:DTYPE], e.g. x:1x3x32x32, tokens:1x16:int64 or 1x16; "
+                        "repeat per input; axis 0 becomes a dynamic batch axis")  # fmt: skip
+    p.add_argument("--dynamic", action="append",
+                   help="another dynamic axis, NAME:AXIS[:LABEL] (input or output), e.g. "
+                        "tokens:1:sequence")  # fmt: skip
     p.add_argument("--output-name", action="append", help="output names (default: output)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--opset", type=int, default=17)
@@ -150,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("prune", help="global magnitude pruning, made permanent")
     p.add_argument("target", help="MODULE:FACTORY")
     p.add_argument("--checkpoint", type=Path)
-    p.add_argument("--input", action="append", required=True, help="as for export")
+    p.add_argument("--input", "--input-shape", action="append", required=True,
+                   help="as for export")  # fmt: skip
     p.add_argument("--amount", type=float, required=True, help="share of weights to zero, 0-1")
     p.add_argument("--out", type=Path, required=True, help="where the pruned state dict goes")
     p.add_argument("--token-high", type=int, default=16)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from modelyard_runtime.modeltools.onnxfile import ModelToolError, check_and_pin_
 
 DEFAULT_OPSET: Final = 17
 DTYPES: Final = ("float32", "float16", "int64", "int32", "bool")
+_SHAPE: Final = re.compile(r"^[0-9]+(x[0-9]+)*$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -33,8 +35,11 @@ class InputSpec:
     dtype: str = "float32"
 
     @classmethod
-    def parse(cls, text: str) -> InputSpec:
+    def parse(cls, text: str, position: int = 0) -> InputSpec:
+        """``NAME:SHAPE[:DTYPE]``, or ``SHAPE[:DTYPE]`` named ``input`` (``input_1``, ...)."""
         parts = text.split(":")
+        if parts and _SHAPE.match(parts[0]):
+            parts.insert(0, "input" if position == 0 else f"input_{position}")
         if len(parts) not in (2, 3) or not parts[0]:
             raise ModelToolError(f"--input {text!r}: expected NAME:SHAPE[:DTYPE], e.g. x:1x16")
         try:
@@ -144,6 +149,7 @@ def export_onnx(
     output_names: Sequence[str],
     opset: int,
     token_high: int,
+    dynamic_axes: Sequence[str] = (),
 ) -> None:
     torch = need("torch")
     need("onnx")
@@ -155,7 +161,7 @@ def export_onnx(
         shapes = ", ".join(f"{s.name} {'x'.join(map(str, s.shape))}" for s in inputs)
         raise ModelToolError(f"the module rejected inputs of shape {shapes}: {e}") from e
     names = [spec.name for spec in inputs]
-    dynamic = {name: {0: "batch"} for name in [*names, *output_names]}
+    dynamic = dynamic_axes_for([*names, *output_names], dynamic_axes)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         torch.onnx.export(
@@ -171,6 +177,20 @@ def export_onnx(
     except Exception as e:
         raise ModelToolError(f"torch.onnx.export failed: {type(e).__name__}: {e}") from e
     check_and_pin_ir(out)
+
+
+def dynamic_axes_for(names: Sequence[str], extra: Sequence[str]) -> dict[str, dict[int, str]]:
+    """Axis 0 of every input and output is ``batch``; ``NAME:AXIS[:LABEL]`` adds more."""
+    axes: dict[str, dict[int, str]] = {name: {0: "batch"} for name in names}
+    for text in extra:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or parts[0] not in axes or not parts[1].isdigit():
+            raise ModelToolError(
+                f"--dynamic {text!r}: expected NAME:AXIS[:LABEL] with NAME one of {list(names)}"
+            )
+        axis = int(parts[1])
+        axes[parts[0]][axis] = parts[2] if len(parts) == 3 else f"{parts[0]}_{axis}"
+    return axes
 
 
 def ort_session(path: Path) -> Any:
