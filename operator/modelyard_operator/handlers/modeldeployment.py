@@ -114,12 +114,11 @@ async def apply_children(state: OperatorState, md: ModelDeployment, image: str, 
 
 
 async def refresh_status(
-    state: OperatorState,
-    body: Mapping[str, Any],
-    deployments: kopf.Index[Key, dict[str, Any]],
-    pods: kopf.Index[Key, dict[str, Any]],
+    state: OperatorState, body: Mapping[str, Any], indexes: Mapping[str, Any]
 ) -> None:
-    """Recompute the status from the indexes; patch it and post Events if it changed."""
+    """Recompute the status from the indexes (a handler's kwargs); patch it if it changed."""
+    deployments: kopf.Index[Key, dict[str, Any]] = indexes["runtime_deployments"]
+    pods: kopf.Index[Key, dict[str, Any]] = indexes["runtime_pods"]
     key: Key = (body["metadata"]["namespace"], body["metadata"]["name"])
     async with state.locks[key]:
         try:
@@ -218,9 +217,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             # the spec must change, so say so in the status instead of retrying.
             state.metrics.reconcile_total.labels("error").inc()
             state.problems[key] = Problem("InvalidSpec", e.message)
-            await refresh_status(
-                state, _trim(body), kwargs["runtime_deployments"], kwargs["runtime_pods"]
-            )
+            await refresh_status(state, _trim(body), kwargs)
             raise kopf.PermanentError(e.message) from e
         except K8sError as e:
             result = "retry" if e.retryable else "error"
@@ -231,9 +228,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(e.message) from e
         state.metrics.reconcile_duration.observe(time.perf_counter() - started)
         log.info("reconciled %s/%s revision %s", namespace, name, rev)
-        await refresh_status(
-            state, _trim(body), kwargs["runtime_deployments"], kwargs["runtime_pods"]
-        )
+        await refresh_status(state, _trim(body), kwargs)
         problem = state.problems.get(key)
         state.metrics.reconcile_total.labels("retry" if problem else "success").inc()
         if problem:
@@ -258,9 +253,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             state.pending.pop(key, None)
             try:
                 for body in kwargs["mdeps"].get(key, []):
-                    await refresh_status(
-                        state, body, kwargs["runtime_deployments"], kwargs["runtime_pods"]
-                    )
+                    await refresh_status(state, body, kwargs)
             except K8sError as e:  # the resync timer writes it later
                 log.warning("status of %s/%s not written: %s", *key, e)
 
@@ -271,9 +264,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     async def resync(body: kopf.Body, **kwargs: Any) -> None:
         """Safety net: recompute the status now and then, in case a change was missed."""
         try:
-            await refresh_status(
-                state, _trim(body), kwargs["runtime_deployments"], kwargs["runtime_pods"]
-            )
+            await refresh_status(state, _trim(body), kwargs)
         except K8sError as e:
             log.warning("status resync failed: %s", e)
 
