@@ -11,6 +11,7 @@ then the real server, and sends it one inference. ``make demo-down`` stops every
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -19,11 +20,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Any
 
 import yaml
 
-from hack.cluster.localcluster import ROOT, LocalCluster, free_port
+from hack.cluster.localcluster import ROOT, LocalCluster, free_port, wait_until
 from tests import factories
 
 STATE = ROOT / ".local" / "cluster"
@@ -66,20 +66,20 @@ def stop_background(name: str) -> None:
     pidfile.unlink()
 
 
-def wait_for(check: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.5)  # polling the API server with a deadline
-
-
 def condition(cluster: LocalCluster, type_: str) -> str:
     out = kubectl(
         cluster, "-n", NAMESPACE, "get", "mdep", NAME,
         "-o", f'jsonpath={{.status.conditions[?(@.type=="{type_}")].status}}',
     )  # fmt: skip
     return out.strip()
+
+
+def serves(cluster: LocalCluster, version: str) -> bool:
+    """``version`` is the stable one and the ModelDeployment is Ready."""
+    stable = kubectl(
+        cluster, "-n", NAMESPACE, "get", "mdep", NAME, "-o", "jsonpath={.status.stable.version}"
+    )
+    return stable.strip() == version and condition(cluster, "Ready") == "True"
 
 
 def manifest(uri: str, sha256: str, version: str) -> str:
@@ -119,7 +119,7 @@ def run_pod_locally(cluster: LocalCluster) -> None:
         except OSError:
             return False
 
-    wait_for(ready, "the runtime to be ready", timeout=60)
+    wait_until(ready, timeout=60, what="the runtime", log=STATE / "logs" / "demo-runtime.log")
     body = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32",
                         "data": [0.1 * i for i in range(16)]}]}  # fmt: skip
     request = urllib.request.Request(
@@ -174,11 +174,9 @@ def up() -> None:
         digest = hashlib.sha256(model.read_bytes()).hexdigest()
         say(f"applying ModelDeployment {NAME} {version}: file://{model} sha256 {digest[:12]}…")
         kubectl(cluster, "apply", "-f", "-", input=manifest(f"file://{model}", digest, version))
-        wait_for(
-            lambda v=version: kubectl(cluster, "-n", NAMESPACE, "get", "mdep", NAME,
-                                      "-o", "jsonpath={.status.stable.version}").strip() == v
-            and condition(cluster, "Ready") == "True",
-            f"{version} to be Ready",
+        wait_until(
+            functools.partial(serves, cluster, version),
+            timeout=120, what=f"{NAME} {version} Ready", log=STATE / "logs" / "operator.log",
         )  # fmt: skip
         print(kubectl(cluster, "-n", NAMESPACE, "get", "mdep,deploy,pods,svc,pdb"))
 

@@ -7,12 +7,12 @@ message for people; the CLI prints it and exits non-zero (no traceback).
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Final
 
 from modelyard_runtime.errors import ModelyardError
+from modelyard_runtime.startup import sha256_file
 
 ORT_MAX_IR: Final = 13  # the newest IR the pinned onnxruntime (1.31) reads; onnx 1.23 writes 14
 
@@ -59,14 +59,6 @@ def check_and_pin_ir(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _tensor(value: Any) -> dict[str, Any]:
     onnx = need("onnx")
     tensor = value.type.tensor_type
@@ -105,7 +97,7 @@ def manifest(path: Path, *, name: str, version: str) -> dict[str, Any]:
         "name": name,
         "version": version,
         "file": path.name,
-        "sha256": sha256(path),
+        "sha256": sha256_file(path),
         "size_bytes": info["size_bytes"],
         "inputs": info["inputs"],
         "outputs": info["outputs"],
