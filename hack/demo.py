@@ -154,7 +154,6 @@ def up() -> None:
         "metadata": {"name": NAMESPACE,
                      "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
     }  # fmt: skip
-    kubectl(cluster, "apply", "-f", "-", input=json.dumps(namespace))
 
     say("starting modelyard-operator as ServiceAccount modelyard-system/modelyard-operator")
     sa_config = cluster.service_account_kubeconfig(
@@ -168,6 +167,10 @@ def up() -> None:
          "MODELYARD_OPERATOR_DEFAULT_RUNTIME_IMAGE": "localhost/modelyard-runtime:0.1.0"},
     )  # fmt: skip
     print(f"operator pid {pid}, log {STATE / 'logs' / 'operator.log'}")
+    # The cluster keeps its etcd data between runs: start from an empty namespace. After the
+    # operator is up, because it removes the ModelDeployments' finalizers.
+    kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
+    kubectl(cluster, "apply", "-f", "-", input=json.dumps(namespace))
 
     for version, sizes in (("v1", (16, 64, 3)), ("v2", (16, 128, 3))):
         model = factories.mlp_model(WORK / f"{NAME}-{version}.onnx", sizes, seed=len(version))
