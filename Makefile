@@ -43,7 +43,7 @@ imports: venv ## import-linter layer contracts
 test-unit: venv ## fast tests: codecs, batching, settings, in-process server
 	$(BIN)/pytest tests/unit tests/contract -q
 
-test: venv export-deps cluster-build ## every test tier (the test command CI runs; builds the cluster binaries once, installs torch for the export tests)
+test: venv export-deps cluster-build node-deps ## every test tier (the test command CI runs; builds the cluster binaries once, installs torch for the export tests and the real node's packages)
 	$(BIN)/pytest tests -q
 
 check: lint typecheck imports test ## format, lint, types, import layers, tests
@@ -51,7 +51,8 @@ check: lint typecheck imports test ## format, lint, types, import layers, tests
 bench-runtime: venv ## modelyard vs raw onnxruntime vs KServe, MLServer, PyTriton, BentoML, naive servers (~20 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_runtime --out BENCHMARKS.md
 
-demo: venv cluster-build ## local cluster + CRD + RBAC + operator + a ModelDeployment rolled out v1 -> v2
+demo: venv cluster-build ## local cluster with a real node + CRD + RBAC + operator pod + a ModelDeployment rolled out v1 -> v2
+	-hack/cluster/node-deps.sh  # as root; without it the demo falls back to a kwok-only cluster
 	$(PY) -m hack.demo up
 
 demo-down: venv ## stop the demo's operator, runtime and cluster by process id
@@ -72,13 +73,21 @@ crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down
+.PHONY: help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down node-deps images
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus
 
-cluster-up: venv cluster-build ## start the local cluster and Prometheus in the background; kubeconfig at .local/cluster/kubeconfig
-	$(PY) -m hack.cluster.localcluster up --dir .local/cluster --prometheus
+node-deps: ## install containerd, runc, CNI plugins, podman, debootstrap for the real node (tier D; root, Debian packages)
+	hack/cluster/node-deps.sh
+
+images: venv node-deps ## build Dockerfile.runtime and Dockerfile.operator with podman on the local base image
+	$(PY) -m hack.cluster.images build runtime
+	$(PY) -m hack.cluster.images build operator
+
+TIER ?= C
+cluster-up: venv cluster-build ## start the local cluster (TIER=D adds a real kubelet node) and Prometheus in the background; kubeconfig at .local/cluster/kubeconfig
+	$(PY) -m hack.cluster.localcluster up --dir .local/cluster --tier $(TIER) --prometheus
 
 cluster-down: venv ## stop the local cluster by process id
 	$(PY) -m hack.cluster.localcluster down --dir .local/cluster

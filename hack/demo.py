@@ -1,11 +1,16 @@
 """``make demo``: the main job on a local default, in one command.
 
-Brings up the local cluster (tier C: real control plane, kwok node), installs the CRD, the
-operator's namespace and least-privilege RBAC, starts the operator as its ServiceAccount, builds a
-model in code, applies a ModelDeployment for it, waits for Ready, then rolls out v2 and shows the
-history. Pods on a kwok node do not run containers, so the demo also runs the pod's own command
-line and env (read back from the API) as local processes: the real fetch with its sha256 check,
-then the real server, and sends it one inference. ``make demo-down`` stops everything by pid.
+Brings up the local cluster with a real node (tier D: the control plane, a kwok node, and a real
+kubelet with containerd), installs the CRD, the operator's namespace and least-privilege RBAC,
+builds the runtime and operator images and runs the operator in a pod as its ServiceAccount,
+builds a model in code, applies a ModelDeployment for it, waits for Ready on real pods, then
+rolls out v2, shows the history and sends a v2 pod one inference.
+
+Where the machine cannot run a real node (not root, or ``make node-deps`` not run), it falls
+back to tier C: the operator runs as a local process, pods are only marked Ready by kwok, and
+the demo runs the pod's own command line and env (read back from the API) as local processes:
+the real fetch with its sha256 check, then the real server. ``make demo-down`` stops
+everything by process id.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import urllib.request
 
 import yaml
 
+from hack.cluster import images, node
 from hack.cluster.localcluster import ROOT, LocalCluster, free_port, wait_until
 from tests import factories
 
@@ -82,12 +88,52 @@ def serves(cluster: LocalCluster, version: str) -> bool:
     return stable.strip() == version and condition(cluster, "Ready") == "True"
 
 
-def manifest(uri: str, sha256: str, version: str) -> str:
-    """The annotated example, pointed at the model built here."""
+def manifest(uri: str, sha256: str, version: str, *, real: bool) -> str:
+    """The annotated example, pointed at the model built here (and at the real node)."""
     doc = yaml.safe_load((ROOT / "manifests" / "examples" / "modeldeployment.yaml").read_text())
     doc["metadata"]["namespace"] = NAMESPACE
     doc["spec"]["model"].update(uri=uri, sha256=sha256, version=version)
+    if real:
+        doc["spec"]["scheduling"] = {
+            "nodeSelector": node.node_selector(),
+            "tolerations": [node.toleration()],
+        }
     return json.dumps(doc)
+
+
+def infer(base: str) -> None:
+    """One inference on the demo model; prints the request and the answer."""
+    body = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32",
+                        "data": [0.1 * i for i in range(16)]}]}  # fmt: skip
+    request = urllib.request.Request(
+        f"{base}/v2/models/{NAME}/infer", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    print(f"$ POST {base}/v2/models/{NAME}/infer -> {json.dumps(answer['outputs'][0]['data'])}")
+
+
+def start_operator_pod(cluster: LocalCluster) -> str:
+    """Build both images, load them into the real node, run the shipped operator Deployment."""
+    say(
+        "building Dockerfile.runtime and Dockerfile.operator with podman; loading them into "
+        "the node"
+    )
+    started = time.monotonic()
+    real_node = node.RealNode(cluster)
+    runtime = images.load("runtime", real_node, WORK)
+    operator = images.load("operator", real_node, WORK)
+    print(f"{runtime}, {operator} ready in {time.monotonic() - started:.0f} s")
+    say(
+        "starting modelyard-operator in a pod (manifests/operator/deployment.yaml), as its "
+        "ServiceAccount"
+    )
+    deployment = node.operator_deployment(cluster.ports["apiserver"], operator, runtime)
+    kubectl(cluster, "apply", "-f", "-", input=json.dumps(deployment))
+    print(kubectl(cluster, "-n", "modelyard-system", "rollout", "status",
+                  "deployment/modelyard-operator", "--timeout=180s").strip())  # fmt: skip
+    return runtime
 
 
 def run_pod_locally(cluster: LocalCluster) -> None:
@@ -120,22 +166,38 @@ def run_pod_locally(cluster: LocalCluster) -> None:
             return False
 
     wait_until(ready, timeout=60, what="the runtime", log=STATE / "logs" / "demo-runtime.log")
-    body = {"inputs": [{"name": "input", "shape": [1, 16], "datatype": "FP32",
-                        "data": [0.1 * i for i in range(16)]}]}  # fmt: skip
-    request = urllib.request.Request(
-        f"{base}/v2/models/{NAME}/infer", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+    infer(base)
+
+
+def start_operator_process(cluster: LocalCluster) -> None:
+    say("starting modelyard-operator as ServiceAccount modelyard-system/modelyard-operator")
+    sa_config = cluster.service_account_kubeconfig(
+        "modelyard-system", "modelyard-operator", STATE / "operator.kubeconfig"
+    )
+    stop_background("operator")
+    pid = start_background(
+        "operator", [sys.executable, "-m", "modelyard_operator"],
+        {"KUBECONFIG": str(sa_config), "MODELYARD_OPERATOR_LOG_FORMAT": "text",
+         "MODELYARD_OPERATOR_METRICS_PORT": "0", "MODELYARD_OPERATOR_HEALTH_PORT": str(free_port()),
+         "MODELYARD_OPERATOR_DEFAULT_RUNTIME_IMAGE": "localhost/modelyard-runtime:0.1.0"},
     )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.loads(response.read())
-    print(f"$ POST {base}/v2/models/{NAME}/infer -> {json.dumps(answer['outputs'][0]['data'])}")
+    print(f"operator pid {pid}, log {STATE / 'logs' / 'operator.log'}")
 
 
 def up() -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     WORK.mkdir(parents=True, exist_ok=True)
-    say("starting the local cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
-    cluster = LocalCluster(STATE, tier="C")
+    missing = node.missing_prerequisites() + images.missing_prerequisites()
+    real = not missing
+    if real:
+        say("starting the local cluster (etcd, kube-apiserver, controller-manager, scheduler, "
+            "kwok) and a real node (kubelet, containerd)")  # fmt: skip
+    else:
+        say(
+            f"starting the local cluster on a kwok node only (no real node: missing "
+            f"{', '.join(missing)}; `make node-deps` installs them as root)"
+        )
+    cluster = LocalCluster(STATE, tier="D" if real else "C")
     started = time.monotonic()
     cluster.up()
     print(f"cluster up in {time.monotonic() - started:.1f} s at {cluster.server}")
@@ -155,18 +217,29 @@ def up() -> None:
                      "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
     }  # fmt: skip
 
-    say("starting modelyard-operator as ServiceAccount modelyard-system/modelyard-operator")
-    sa_config = cluster.service_account_kubeconfig(
-        "modelyard-system", "modelyard-operator", STATE / "operator.kubeconfig"
-    )
-    stop_background("operator")
-    pid = start_background(
-        "operator", [sys.executable, "-m", "modelyard_operator"],
-        {"KUBECONFIG": str(sa_config), "MODELYARD_OPERATOR_LOG_FORMAT": "text",
-         "MODELYARD_OPERATOR_METRICS_PORT": "0", "MODELYARD_OPERATOR_HEALTH_PORT": str(free_port()),
-         "MODELYARD_OPERATOR_DEFAULT_RUNTIME_IMAGE": "localhost/modelyard-runtime:0.1.0"},
-    )  # fmt: skip
-    print(f"operator pid {pid}, log {STATE / 'logs' / 'operator.log'}")
+    store = ""
+    if real:
+        start_operator_pod(cluster)
+        port = free_port()
+        stop_background("model-store")
+        start_background(
+            "model-store",
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                node.NODE_IP,
+                str(port),
+                "--directory",
+                str(WORK),
+            ],
+            {},
+        )
+        store = f"http://{node.NODE_IP}:{port}"
+        print(f"model store (pods fetch from it): {store}")
+    else:
+        start_operator_process(cluster)
     # The cluster keeps its etcd data between runs: start from an empty namespace. After the
     # operator is up, because it removes the ModelDeployments' finalizers.
     kubectl(cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
@@ -175,29 +248,40 @@ def up() -> None:
     for version, sizes in (("v1", (16, 64, 3)), ("v2", (16, 128, 3))):
         model = factories.mlp_model(WORK / f"{NAME}-{version}.onnx", sizes, seed=len(version))
         digest = hashlib.sha256(model.read_bytes()).hexdigest()
-        say(f"applying ModelDeployment {NAME} {version}: file://{model} sha256 {digest[:12]}…")
-        kubectl(cluster, "apply", "-f", "-", input=manifest(f"file://{model}", digest, version))
+        uri = f"{store}/{model.name}" if real else f"file://{model}"
+        say(f"applying ModelDeployment {NAME} {version}: {uri} sha256 {digest[:12]}…")
+        kubectl(cluster, "apply", "-f", "-", input=manifest(uri, digest, version, real=real))
         wait_until(
             functools.partial(serves, cluster, version),
-            timeout=120, what=f"{NAME} {version} Ready", log=STATE / "logs" / "operator.log",
+            timeout=300, what=f"{NAME} {version} Ready", log=STATE / "logs" / "operator.log",
         )  # fmt: skip
-        print(kubectl(cluster, "-n", NAMESPACE, "get", "mdep,deploy,pods,svc,pdb"))
+        print(kubectl(cluster, "-n", NAMESPACE, "get", "mdep,deploy,pods,svc,pdb", "-o", "wide"))
 
     say("the rollout history (newest first)")
     rows = "{range .status.history[*]}{.version} {.revision} {.result}{'\\n'}{end}"
     history = kubectl(cluster, "-n", NAMESPACE, "get", "mdep", NAME, "-o", f"jsonpath={rows}")
     print(history)
-    say("running the pod's own fetch and serve commands locally (kwok pods run no containers)")
-    run_pod_locally(cluster)
+    if real:
+        say("one inference, sent to a v2 pod's IP")
+        ips = kubectl(cluster, "-n", NAMESPACE, "get", "pods", "-l",
+                      f"app.kubernetes.io/instance={NAME},serving.modelyard.io/model-version=v2",
+                      "-o", "jsonpath={.items[*].status.podIP}")  # fmt: skip
+        infer(f"http://{ips.split()[0]}:8080")
+    else:
+        say("running the pod's own fetch and serve commands locally (kwok pods run no containers)")
+        run_pod_locally(cluster)
 
     say("where to look next")
     print(f"export KUBECONFIG={cluster.admin_kubeconfig}")
     print(f"{cluster.bin / 'kubectl'} -n {NAMESPACE} describe mdep {NAME}")
     print(f"{cluster.bin / 'kubectl'} explain mdep.spec")
-    print(f"operator log: {STATE / 'logs' / 'operator.log'}     stop everything: make demo-down")
+    logs = (f"{cluster.bin / 'kubectl'} -n modelyard-system logs deploy/modelyard-operator"
+            if real else str(STATE / "logs" / "operator.log"))  # fmt: skip
+    print(f"operator log: {logs}     stop everything: make demo-down")
 
 
 def down() -> None:
+    stop_background("model-store")
     stop_background("demo-runtime")
     stop_background("operator")
     subprocess.run(

@@ -25,12 +25,12 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
     return path
 
 
-def tiny_model(path: Path) -> Path:
-    """x: FP32 [N,4] -> double = 2x [N,4], total = sum over axis 1 [N]."""
+def tiny_model(path: Path, factor: float = 2.0) -> Path:
+    """x: FP32 [N,4] -> double = factor * x [N,4], total = sum over axis 1 [N]."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
     double = helper.make_tensor_value_info("double", TensorProto.FLOAT, ["N", 4])
     total = helper.make_tensor_value_info("total", TensorProto.FLOAT, ["N"])
-    two = numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two")
+    two = numpy_helper.from_array(np.array(factor, dtype=np.float32), "two")
     axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
     nodes = [
         helper.make_node("Mul", ["x", "two"], ["double"]),

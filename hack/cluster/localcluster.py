@@ -32,10 +32,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hack.cluster import pki as pki_module
+from hack.cluster.node import RealNode
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "hack" / "cluster" / "build.sh"
-TIERS = ("A", "B", "C")
+TIERS = ("A", "B", "C", "D")
 SERVICE_CIDR = "10.0.0.0/16"  # bookkeeping only: nothing ever connects to these addresses
 # kwok's fake pod IPs: on loopback, so a scrape of a "pod" never leaves this machine, and a test
 # can run a real server on a pod's IP.
@@ -131,11 +132,13 @@ class LocalCluster:
         return f"https://127.0.0.1:{self.ports['apiserver']}"
 
     # -- processes -------------------------------------------------------------------------
-    def _start(self, name: str, args: Sequence[str]) -> None:
+    def _start(self, name: str, args: Sequence[str], executable: str | None = None) -> None:
+        """Start ``name`` from the built binaries (or ``executable`` from PATH), logging to a
+        file."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
-                [str(self.bin / name), *args], stdout=log, stderr=subprocess.STDOUT,
+                [executable or str(self.bin / name), *args], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         self._processes.append(process)
@@ -171,11 +174,13 @@ class LocalCluster:
         try:
             self._up_etcd(timeout)
             self._up_apiserver(timeout)
-            if self.tier in ("B", "C"):
+            if self.tier in ("B", "C", "D"):
                 self._up_controller_manager(timeout)
-            if self.tier == "C":
+            if self.tier in ("C", "D"):
                 self._up_scheduler(timeout)
                 self._up_kwok(timeout)
+            if self.tier == "D":
+                self.start_node(timeout)
             if self.prometheus:
                 self._up_prometheus(timeout)
         except BaseException:
@@ -203,7 +208,8 @@ class LocalCluster:
         pki = self.pki
         self._start("kube-apiserver", [
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            # All addresses: a real node's pods reach it on the node address (node.NODE_IP).
+            "--bind-address=0.0.0.0", "--advertise-address=127.0.0.1",
             f"--secure-port={self.ports['apiserver']}", f"--cert-dir={self.root / 'apiserver'}",
             f"--tls-cert-file={pki.cert('apiserver')}",
             f"--tls-private-key-file={pki.key('apiserver')}",
@@ -328,10 +334,20 @@ class LocalCluster:
             process=self._processes[-1],
         )  # fmt: skip
 
+    def start_node(self, timeout: float = 120.0) -> RealNode:
+        """Join the real node (tier D: kubelet + containerd) to this running cluster."""
+        node = RealNode(self)
+        node.up(timeout)
+        return node
+
     def down(self) -> None:
-        """Stop every component by process id: SIGTERM, then SIGKILL after 10 s."""
+        """Stop every component by process id: SIGTERM, then SIGKILL after 10 s. A real node's
+        pods are deleted first, so the kubelet tears down their networks and mounts."""
         if not self.pids.exists():
             return
+        node = RealNode(self)
+        if "kubelet" in self.pids.read_text():
+            node.drain()
         entries = [line.split() for line in self.pids.read_text().splitlines() if line.strip()]
         for pid, _ in reversed(entries):
             with contextlib.suppress(ProcessLookupError):
@@ -350,6 +366,7 @@ class LocalCluster:
         for process in self._processes:  # reap the ones this object started
             process.wait(10)
         self._processes.clear()
+        node.cleanup()
         self.pids.unlink()
 
     # -- clients ---------------------------------------------------------------------------
@@ -458,7 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.dir.resolve()
     if args.action == "down":
-        LocalCluster(root, binaries=Path()).down()
+        print_bin = subprocess.run([str(BUILD), "--print-bin"], capture_output=True, text=True)
+        LocalCluster(root, binaries=Path(print_bin.stdout.strip())).down()
         print(f"stopped the cluster in {root}")
         return 0
     started = time.monotonic()

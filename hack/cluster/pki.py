@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from hack.cluster.node import NODE_IP
+
 CLIENTS = {
     "admin": ("kube-admin", "system:masters"),
     "controller-manager": ("system:kube-controller-manager", None),
@@ -24,7 +26,11 @@ CLIENTS = {
     "kwok": ("kwok-controller", "system:masters"),
     "front-proxy": ("front-proxy-client", None),
     "prometheus": ("prometheus", None),
+    # The real node (tier D): the Node authorizer knows a kubelet by this name and group.
+    "kubelet": ("system:node:local-node-0", "system:nodes"),
 }
+# The real node's kubelet serves on the node address, and pods reach the apiserver there.
+CLIENT_IPS = {"kubelet": ("127.0.0.1", NODE_IP)}
 SERVING_NAMES = (
     "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
@@ -115,7 +121,7 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
 def create(root: Path) -> Pki:
     """Create (or reuse) every certificate and key under ``root``."""
     pki = Pki(root)
-    if pki.ca.exists() and pki.sa_pub.exists():
+    if pki.ca.exists() and pki.sa_pub.exists() and all(pki.cert(c).exists() for c in CLIENTS):
         return pki
     root.mkdir(parents=True, exist_ok=True)
     ca_key = _key()
@@ -125,7 +131,7 @@ def create(root: Path) -> Pki:
     ca = (ca_cert, ca_key)
     serving_key = _key()
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVING_NAMES]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.0.0.1")]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.0.0.1", NODE_IP)]
     serving = _issue(
         _name("kube-apiserver"), serving_key, ca, usage=[ExtendedKeyUsageOID.SERVER_AUTH], sans=sans
     )
@@ -138,7 +144,13 @@ def create(root: Path) -> Pki:
             key,
             ca,
             usage=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
-            sans=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+            sans=[
+                x509.DNSName("localhost"),
+                *(
+                    x509.IPAddress(ipaddress.ip_address(ip))
+                    for ip in CLIENT_IPS.get(name, ("127.0.0.1",))
+                ),
+            ],
         )
         _write_key(pki.key(name), key)
         _write_cert(pki.cert(name), cert)

@@ -12,10 +12,11 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from aiohttp import web
@@ -88,6 +89,11 @@ async def run(config: OperatorConfig) -> None:
             registry=registry,
             settings=settings,
             standalone=True,
+            # kopf would ask the password database for the user name, which a container's
+            # arbitrary uid (65532 here) is not in; the pod (or host) name says more anyway.
+            identity=cast(
+                Any, os.environ.get("POD_NAME") or socket.gethostname()
+            ),  # kopf's NewType
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
             liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",

@@ -9,8 +9,10 @@ indexes, and written only when it differs. Errors map onto kopf here and nowhere
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -42,6 +44,7 @@ MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
 MISSING_OWNER_RETRIES = 20
 RETRY_BASE, RETRY_CAP = 2.0, 300.0  # seconds: backoff for conflicts and transient API errors
 _POD_STATUS_KEYS = ("conditions", "containerStatuses", "initContainerStatuses", "phase")
+REVISION = naming.REVISION_LABEL
 
 
 def now_rfc3339() -> str:
@@ -159,13 +162,53 @@ async def refresh_status(
             )
 
 
+def in_cluster_server(env: Mapping[str, str]) -> str | None:
+    """The apiserver address a pod is given (``KUBERNETES_SERVICE_HOST``/``_PORT``), as
+    client-go's in-cluster config reads it; None outside a pod."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def applied_revision(indexes: Mapping[str, Any], key: Key, name: str) -> str | None:
+    """The revision label on the pod template of the ModelDeployment's Deployment, if indexed."""
+    deployments: kopf.Index[Key, dict[str, Any]] = indexes["runtime_deployments"]
+    for deployment in deployments.get(key, []):
+        if deployment["metadata"]["name"] == name:
+            return cast(str | None, deployment["spec"].get("revision"))
+    return None
+
+
+async def sweep(state: OperatorState) -> None:
+    """Safety net, one task for the whole operator (not a kopf timer per object, which keeps a
+    task and a body alive for each): every ``resync_seconds`` recompute every status, in case a
+    change was missed; each is written only if it differs."""
+    while True:
+        await asyncio.sleep(state.config.resync_seconds)
+        if state.indexes is None:  # no handler has run yet: nothing is indexed
+            continue
+        mdeps: kopf.Index[Key, dict[str, Any]] = state.indexes["mdeps"]
+        for key, bodies in list(mdeps.items()):
+            for body in list(bodies):
+                try:
+                    await refresh_status(state, body, state.indexes)
+                except K8sError as e:
+                    log.warning("status sweep of %s/%s failed: %s", *key, e)
+            await asyncio.sleep(0)  # let watch events through between objects
+
+
 def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     resource = (GROUP, VERSION, PLURAL)
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = kopf.login_with_service_account(**kwargs)
+        server = in_cluster_server(os.environ)
+        if info is not None and server:  # kopf assumes cluster DNS; client-go reads the env
+            info = dataclasses.replace(info, server=server)
+        info = info or kopf.login_with_kubeconfig(**kwargs)
         state.credentials = info
         return info
 
@@ -185,6 +228,9 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     ) -> dict[Key, Any] | None:
         owner = labels.get(naming.DEPLOYMENT_LABEL)
         trimmed = _trim(body, spec_keys=("replicas",))
+        template = (body.get("spec") or {}).get("template") or {}
+        revision = ((template.get("metadata") or {}).get("labels") or {}).get(REVISION)
+        trimmed["spec"]["revision"] = revision
         return {(namespace or "", owner): trimmed} if owner else None
 
     @kopf.index("", "v1", "pods", labels=MANAGED, id="runtime_pods", registry=registry)
@@ -199,15 +245,21 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     @kopf.on.create(*resource, id="reconcile", registry=registry)
     @kopf.on.update(*resource, id="reconcile", registry=registry)
     async def reconcile(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+        """Apply the children. On resume after a restart, children whose Deployment already
+        carries the desired revision were applied by an earlier run and are left alone: a
+        restart with a thousand ModelDeployments then writes nothing."""
         started = time.perf_counter()
         key: Key = (namespace or "", name)
+        indexes = state.keep_indexes(kwargs)
+        resuming = kwargs.get("reason") == kopf.Reason.RESUME
         try:
             md = parse(body)
             image = runtime_image(md, state.config.default_runtime_image)
             rev = naming.revision(md, image)
             async with state.reconcile_slot():
                 state.problems[key] = await check_secrets(state, md)
-                await apply_children(state, md, image, rev)
+                if not (resuming and applied_revision(indexes, key, name) == rev):
+                    await apply_children(state, md, image, rev)
         except SpecError as e:
             state.metrics.reconcile_total.labels("error").inc()
             kopf.warn(body, reason=e.reason, message=e.message)
@@ -242,6 +294,7 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         if not owner:
             return
         key: Key = (namespace or "", owner)
+        state.keep_indexes(kwargs)
 
         async def refresh_later() -> None:
             await asyncio.sleep(state.config.status_debounce_seconds)
@@ -254,19 +307,15 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
             try:
                 for body in kwargs["mdeps"].get(key, []):
                     await refresh_status(state, body, kwargs)
-            except K8sError as e:  # the resync timer writes it later
+            except K8sError as e:  # the sweep writes it later
                 log.warning("status of %s/%s not written: %s", *key, e)
 
         if key not in state.pending:
             state.pending[key] = asyncio.create_task(refresh_later(), name=f"refresh {key}")
 
-    @kopf.timer(*resource, id="resync", interval=state.config.resync_seconds, registry=registry)
-    async def resync(body: kopf.Body, **kwargs: Any) -> None:
-        """Safety net: recompute the status now and then, in case a change was missed."""
-        try:
-            await refresh_status(state, _trim(body), kwargs)
-        except K8sError as e:
-            log.warning("status resync failed: %s", e)
+    @kopf.on.startup(id="sweep", registry=registry)
+    async def start_sweep(**_: Any) -> None:
+        state.sweeper = asyncio.create_task(sweep(state), name="status sweep")
 
     @kopf.on.delete(*resource, id="cleanup", registry=registry)
     async def deleted(namespace: str | None, name: str, **_: Any) -> None:

@@ -18,6 +18,7 @@ from modelyard_operator.reconcile.naming import FIELD_MANAGER
 from modelyard_operator.reconcile.status import Problem
 
 Key = tuple[str, str]
+INDEXES = ("mdeps", "runtime_deployments", "runtime_pods")
 
 
 @dataclasses.dataclass
@@ -34,6 +35,10 @@ class OperatorState:
     locks: defaultdict[Key, asyncio.Lock] = dataclasses.field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    # kopf's live indexes (mdeps, runtime_deployments, runtime_pods), kept from the first
+    # handler call for the operator-wide status sweep, which kopf gives no kwargs.
+    indexes: dict[str, Any] | None = None
+    sweeper: asyncio.Task[None] | None = None
     _client: KubeClient | None = None
     _reconciles: asyncio.Semaphore | None = None
 
@@ -50,7 +55,17 @@ class OperatorState:
             self._client = KubeClient(self.credentials, field_manager=FIELD_MANAGER)
         return self._client
 
+    def keep_indexes(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The indexes from a handler's kwargs, remembered for the sweep; returns them."""
+        if self.indexes is None:
+            self.indexes = {name: kwargs[name] for name in INDEXES}
+        return self.indexes
+
     async def close(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            await asyncio.gather(self.sweeper, return_exceptions=True)
+            self.sweeper = None
         for task in list(self.pending.values()):
             task.cancel()
         await asyncio.gather(*self.pending.values(), return_exceptions=True)

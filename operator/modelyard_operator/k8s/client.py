@@ -76,8 +76,10 @@ def _material(data: str | bytes, *, b64: bool = False) -> bytes:
     return base64.b64decode(raw) if b64 and not raw.lstrip().startswith(b"-----") else raw
 
 
-def ssl_context(credentials: Credentials, workdir: Path) -> ssl.SSLContext | bool:
-    """TLS settings from the credentials; certificate data goes through files ``ssl`` can load."""
+def ssl_context(credentials: Credentials) -> ssl.SSLContext | bool:
+    """TLS settings from the credentials. Embedded client certificate data goes through a
+    private temporary directory (``ssl`` loads key pairs from files only); nothing else touches
+    the filesystem, so a pod with a read-only root and a token needs no writable /tmp."""
     if credentials.insecure:
         return False
     context = ssl.create_default_context()
@@ -85,14 +87,15 @@ def ssl_context(credentials: Credentials, workdir: Path) -> ssl.SSLContext | boo
         context.load_verify_locations(cafile=str(credentials.ca_path))
     elif credentials.ca_data:
         context.load_verify_locations(cadata=_material(credentials.ca_data, b64=True).decode())
-    cert, key = credentials.certificate_path, credentials.private_key_path
     if credentials.certificate_data and credentials.private_key_data:
-        cert, key = workdir / "client.crt", workdir / "client.key"
-        cert.write_bytes(_material(credentials.certificate_data, b64=True))
-        key.write_bytes(_material(credentials.private_key_data, b64=True))
-        key.chmod(0o600)
-    if cert and key:
-        context.load_cert_chain(str(cert), str(key))
+        with tempfile.TemporaryDirectory(prefix="modelyard-tls-") as workdir:
+            cert, key = Path(workdir) / "client.crt", Path(workdir) / "client.key"
+            cert.write_bytes(_material(credentials.certificate_data, b64=True))
+            key.touch(mode=0o600)
+            key.write_bytes(_material(credentials.private_key_data, b64=True))
+            context.load_cert_chain(str(cert), str(key))
+    elif credentials.certificate_path and credentials.private_key_path:
+        context.load_cert_chain(credentials.certificate_path, credentials.private_key_path)
     return context
 
 
@@ -105,8 +108,7 @@ class KubeClient:
         headers = {"Accept": "application/json"}
         if credentials.token:
             headers["Authorization"] = f"{credentials.scheme or 'Bearer'} {credentials.token}"
-        with tempfile.TemporaryDirectory(prefix="modelyard-tls-") as workdir:
-            tls = ssl_context(credentials, Path(workdir))
+        tls = ssl_context(credentials)
         self._session = aiohttp.ClientSession(
             headers=headers, timeout=TIMEOUT, connector=aiohttp.TCPConnector(ssl=tls, limit=32)
         )

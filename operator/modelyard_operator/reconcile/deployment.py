@@ -72,6 +72,10 @@ def runtime_env(md: ModelDeployment, *, rev: str, track: str) -> list[Object]:
     return sorted(env, key=lambda e: str(e["name"]))
 
 
+# The root filesystem is read-only: /tmp is a volume (TensorRT's engine cache, libraries' scratch).
+TMP_MOUNT: Object = {"name": "tmp", "mountPath": "/tmp"}  # noqa: S108
+
+
 def _security_context() -> Object:
     return {
         "allowPrivilegeEscalation": False,
@@ -107,7 +111,7 @@ def fetch_container(md: ModelDeployment, image: str) -> Object:
         "args": args,
         "securityContext": _security_context(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "model", "mountPath": MODEL_DIR}, *mounts],
+        "volumeMounts": [{"name": "model", "mountPath": MODEL_DIR}, {**TMP_MOUNT}, *mounts],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
     }
     if md.spec.model.storage_secret_ref:
@@ -116,7 +120,10 @@ def fetch_container(md: ModelDeployment, image: str) -> Object:
 
 
 def runtime_container(md: ModelDeployment, image: str, *, rev: str, track: str) -> Object:
-    mounts: list[Object] = [{"name": "model", "mountPath": MODEL_DIR, "readOnly": True}]
+    mounts: list[Object] = [
+        {"name": "model", "mountPath": MODEL_DIR, "readOnly": True},
+        {**TMP_MOUNT},
+    ]
     if md.spec.auth:
         mounts.append({"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True})
     resources: Object = {}
@@ -155,7 +162,9 @@ def _probe(path: str, *, period: int, failures: int) -> Object:
 
 def pod_spec(md: ModelDeployment, image: str, *, rev: str, track: str) -> Object:
     _, _, source_volumes = fetch_source(md)
-    volumes: list[Object] = [{"name": "model", "emptyDir": {}}, *source_volumes]
+    volumes: list[Object] = [
+        {"name": "model", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}, *source_volumes,
+    ]  # fmt: skip
     if md.spec.auth:
         ref = md.spec.auth.token_secret_ref
         volumes.append(

@@ -77,7 +77,11 @@ def load(path: Path, *, execution_provider: str, intra_op_threads: int) -> OnnxS
         log.warning("execution provider: %s; using the CPU", plan.note)
     if providers.CUDA in plan.providers and hasattr(ort, "preload_dlls"):
         ort.preload_dlls()
-    cache_dir = os.environ.get("MODELYARD_TRT_CACHE_DIR") or tempfile.gettempdir()
+    # Only TensorRT writes (its engine cache): asking for a temp dir otherwise fails on a
+    # read-only root filesystem with no /tmp volume.
+    cache_dir = ""
+    if providers.TENSORRT in plan.providers:
+        cache_dir = os.environ.get("MODELYARD_TRT_CACHE_DIR") or tempfile.gettempdir()
     options = _session_options(intra_op_threads)
     try:
         session = ort.InferenceSession(

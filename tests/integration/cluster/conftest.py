@@ -6,12 +6,16 @@ a fresh namespace per test; component logs are printed when a test fails.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Generator, Iterator
 
 import pytest
 
+from hack.cluster import images
+from hack.cluster import node as node_module
 from hack.cluster.localcluster import ROOT, LocalCluster
+from hack.cluster.node import RealNode
 from tests.support.operator import OperatorProcess
 
 
@@ -90,3 +94,29 @@ def restricted_namespace(namespace: str, cluster: LocalCluster) -> str:
         "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
     )
     return namespace
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: LocalCluster) -> RealNode:
+    """Tier D: a real kubelet + containerd joined to the session's cluster. Skipped where the
+    machine cannot run one (no root, no containerd/runc/CNI/podman), unless
+    ``MODELYARD_REQUIRE_NODE=1`` (CI sets it), where that is a failure."""
+    missing = node_module.missing_prerequisites() + images.missing_prerequisites()
+    if missing:
+        message = f"the real node needs {', '.join(missing)} (hack/cluster/node-deps.sh)"
+        if os.environ.get("MODELYARD_REQUIRE_NODE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return cluster.start_node()
+
+
+@pytest.fixture(scope="session")
+def runtime_image(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``Dockerfile.runtime`` built on the local base image and imported into the real node."""
+    return images.load("runtime", real_node, tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="session")
+def operator_image(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``Dockerfile.operator`` built on the local base image and imported into the real node."""
+    return images.load("operator", real_node, tmp_path_factory.mktemp("images"))

@@ -1,0 +1,289 @@
+"""Tier D: a real node (kubelet + containerd + runc + a CNI bridge) joined to a ``LocalCluster``.
+
+The kubelet is built from the same Kubernetes version as the control plane (``build.sh``);
+containerd 1.6, runc and the CNI plugins are Debian's (``hack/cluster/node-deps.sh``). What it
+takes to run on this machine's hybrid cgroup v1 layout, found by trying:
+
+- ``failCgroupV1: false`` (1.35+ refuses cgroup v1 by default) and the ``cgroupfs`` driver
+  (containerd 1.x has no ``RuntimeConfig`` call; 1.36 still falls back to the kubelet's setting);
+- containerd's ``restrict_oom_score_adj``: runc may not lower ``oom_score_adj`` here, and the
+  kubelet asks -998 for every sandbox;
+- a node address that is not loopback (the kubelet refuses one): a portless bridge with
+  ``NODE_IP``; pods live on the ``mdy0`` bridge in ``POD_SUBNET``, reached from the host directly;
+- no registry: the sandbox image is a static ``pause`` built from ``pause.c`` and imported with
+  ``ctr``, and every pod image is imported the same way (pods use ``imagePullPolicy: Never`` or
+  ``IfNotPresent``).
+
+The node is tainted ``modelyard.io/real-node=true:NoSchedule``, so only pods that ask for it (a
+toleration and ``kubernetes.io/hostname: local-node-0``) run real containers; everything else
+stays on the kwok node. One real node per machine (the bridge, the address and containerd's
+image store are machine-wide); needs root. Containerd's images persist in the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from hack.cluster import ociimage
+
+if TYPE_CHECKING:
+    from hack.cluster.localcluster import LocalCluster
+
+NODE_NAME = "local-node-0"
+NODE_IP = "10.245.0.1"  # on the interface NODE_LINK; pods reach the host here
+NODE_LINK = "mdy-node"
+BRIDGE = "mdy0"
+POD_SUBNET = "10.244.0.0/24"
+TAINT_KEY = "modelyard.io/real-node"
+PAUSE_IMAGE = "modelyard.local/pause:1"
+CNI_BIN = Path("/usr/lib/cni")
+TOOLS = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "ip", "gcc")
+HERE = Path(__file__).resolve().parent
+
+
+def missing_prerequisites() -> list[str]:
+    """What this machine lacks to run the real node (empty when it can)."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing += [f"{CNI_BIN}/{p}" for p in ("bridge", "host-local", "loopback")
+                if not (CNI_BIN / p).exists()]  # fmt: skip
+    if os.geteuid() != 0:
+        missing.append("root (the kubelet and containerd run as root)")
+    return missing
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MODELYARD_CACHE", Path.home() / ".cache" / "modelyard")) / "node"
+
+
+def toleration() -> dict[str, str]:
+    """What a pod adds (with ``node_selector()``) to run on the real node."""
+    return {"key": TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def node_selector() -> dict[str, str]:
+    return {"kubernetes.io/hostname": NODE_NAME}
+
+
+def operator_deployment(apiserver_port: int, image: str, runtime_image: str) -> dict[str, Any]:
+    """The shipped operator Deployment (``manifests/operator/deployment.yaml``), pointed at local
+    images and the real node. Pods reach the apiserver on the node address (there is no
+    kube-proxy to route the ``kubernetes`` Service), so the in-cluster address is set in env."""
+    manifest = HERE.parents[1] / "manifests" / "operator" / "deployment.yaml"
+    deployment: dict[str, Any] = yaml.safe_load(manifest.read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    pod.update(nodeSelector=node_selector(), tolerations=[toleration()])
+    (container,) = pod["containers"]
+    container.update(image=image, imagePullPolicy="Never")
+    env = {e["name"]: e for e in container["env"]}
+    env["MODELYARD_OPERATOR_DEFAULT_RUNTIME_IMAGE"]["value"] = runtime_image
+    container["env"] = [*env.values(),
+        {"name": "KUBERNETES_SERVICE_HOST", "value": NODE_IP},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver_port)},
+    ]  # fmt: skip
+    return deployment
+
+
+class RealNode:
+    """containerd and the kubelet, started through the cluster (so ``down`` stops them by pid)."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self.root = cluster.root / "node"
+        self.store = cache_dir() / "containerd"  # the image store, kept between runs
+        self.socket = self.root / "containerd.sock"
+
+    # -- containerd --------------------------------------------------------------------------
+    def ctr(self, *args: str, check: bool = True, timeout: float = 600) -> str:
+        result = subprocess.run(
+            ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args],
+            capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise RuntimeError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def import_image(self, archive: Path) -> None:
+        """Import an OCI or docker archive into the node's image store (the kubelet's "pull")."""
+        self.ctr("images", "import", str(archive))
+
+    def has_image(self, reference: str) -> bool:
+        return reference in self.ctr("images", "list", "--quiet").split()
+
+    def _containerd_config(self) -> Path:
+        cri = 'plugins."io.containerd.grpc.v1.cri"'
+        runc = f"{cri}.containerd.runtimes.runc"
+        config = f"""version = 2
+root = "{self.store}"
+state = "{self.root / "containerd-state"}"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "{self.socket}"
+[{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  [{cri}.cni]
+    bin_dir = "{CNI_BIN}"
+    conf_dir = "{self.root / "cni"}"
+  [{cri}.containerd]
+    default_runtime_name = "runc"
+  [{runc}]
+    runtime_type = "io.containerd.runc.v2"
+  [{runc}.options]
+    SystemdCgroup = false
+"""
+        path = self.root / "containerd.toml"
+        path.write_text(config)
+        return path
+
+    def _cni_config(self) -> None:
+        network = {
+            "cniVersion": "1.0.0",
+            "name": "modelyard",
+            "plugins": [
+                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
+                 "hairpinMode": True,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET}]],
+                          "routes": [{"dst": "0.0.0.0/0"}],
+                          "dataDir": str(self.root / "cni-ipam")}},
+                {"type": "loopback"},
+            ],
+        }  # fmt: skip
+        (self.root / "cni").mkdir(parents=True, exist_ok=True)
+        (self.root / "cni" / "10-modelyard.conflist").write_text(json.dumps(network, indent=2))
+
+    def _pause_image(self) -> None:
+        if self.has_image(PAUSE_IMAGE):
+            return
+        binary = self.root / "pause"
+        subprocess.run(
+            ["gcc", "-static", "-Os", "-s", "-o", str(binary), str(HERE / "pause.c")], check=True
+        )
+        archive = self.root / "pause.tar"
+        files = {"pause": (binary.read_bytes(), 0o755)}
+        ociimage.write_archive(archive, PAUSE_IMAGE, files, entrypoint=["/pause"])
+        self.ctr("images", "import", str(archive))
+
+    # -- network -----------------------------------------------------------------------------
+    @staticmethod
+    def _node_address() -> None:
+        """A portless bridge holding NODE_IP (this kernel has no dummy module): the kubelet
+        needs a node address off loopback."""
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+        if f": {NODE_LINK}:" not in links.stdout:
+            subprocess.run(["ip", "link", "add", NODE_LINK, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "replace", f"{NODE_IP}/32", "dev", NODE_LINK], check=True)
+        subprocess.run(["ip", "link", "set", NODE_LINK, "up"], check=True)
+
+    # -- kubelet -----------------------------------------------------------------------------
+    def _kubelet_config(self, port: int, healthz: int) -> Path:
+        pki = self.cluster.pki
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "address": NODE_IP, "port": port, "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1", "healthzPort": healthz,
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
+                               "x509": {"clientCAFile": str(pki.ca)}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "tlsCertFile": str(pki.cert("kubelet")), "tlsPrivateKeyFile": str(pki.key("kubelet")),
+            "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
+            "containerRuntimeEndpoint": f"unix://{self.socket}",
+            "registerWithTaints": [{"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"}],
+            # A shared disk: never evict or collect images because of what others stored there.
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
+                             "imagefs.available": "1%"},
+            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "maxPods": 30, "serializeImagePulls": False, "resolvConf": "",
+            "syncFrequency": "5s", "nodeStatusUpdateFrequency": "5s",
+        }  # fmt: skip
+        path = self.root / "kubelet.json"
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def up(self, timeout: float = 120.0) -> None:
+        from hack.cluster.localcluster import ClusterError, free_port, wait_until
+
+        missing = missing_prerequisites()
+        if missing:
+            raise ClusterError(
+                "the real node needs: " + ", ".join(missing) + " (run hack/cluster/node-deps.sh)"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.store.mkdir(parents=True, exist_ok=True)
+        self._node_address()
+        self._cni_config()
+        cluster = self.cluster
+        cluster._start(
+            "containerd", ["--config", str(self._containerd_config())], executable="containerd"
+        )
+        wait_until(
+            lambda: self.socket.exists() and self.ctr("version", check=False) != "",
+            timeout=timeout, what="containerd", log=cluster.logs / "containerd.log",
+            process=cluster._processes[-1],
+        )  # fmt: skip
+        self._pause_image()
+        kubeconfig = cluster._component_kubeconfig("kubelet")
+        port, healthz = free_port(), free_port()
+        cluster._start("kubelet", [
+            f"--kubeconfig={kubeconfig}", f"--config={self._kubelet_config(port, healthz)}",
+            f"--root-dir={self.root / 'kubelet'}", f"--hostname-override={NODE_NAME}",
+            f"--node-ip={NODE_IP}",
+        ])  # fmt: skip
+
+        def ready() -> bool:
+            out = cluster.kubectl(
+                "get", "node", NODE_NAME, "-o",
+                "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False,
+            )  # fmt: skip
+            return out.stdout.strip() == "True"
+
+        wait_until(
+            ready, timeout=timeout, what="kubelet (real node)", log=cluster.logs / "kubelet.log",
+            process=cluster._processes[-1],
+        )  # fmt: skip
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Cordon the node, delete its pods through the API and wait until containerd runs no
+        task, so the kubelet tears down their networks and volumes before it stops."""
+        self.cluster.kubectl("cordon", NODE_NAME, check=False)  # no replacement pods here
+        self.cluster.kubectl(
+            "delete", "pods", "--all-namespaces", f"--field-selector=spec.nodeName={NODE_NAME}",
+            "--grace-period=1", "--wait=false", check=False,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            tasks = self.ctr("tasks", "list", "--quiet", check=False, timeout=10).split()
+            if not tasks:
+                return
+            time.sleep(0.5)  # polling containerd for the kubelet's teardown
+
+    def cleanup(self) -> None:
+        """After containerd and the kubelet stopped: kill what is left, unmount, free the IPs."""
+        for path in (self.root / "containerd-state").glob("io.containerd.runtime.v2.task/*/*"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int((path / "init.pid").read_text()), 9)
+        for proc in Path("/proc").glob("[0-9]*"):  # shims outlive containerd by design
+            with contextlib.suppress(OSError):
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                if (
+                    b"containerd-shim-runc-v2" in cmdline[0]
+                    and str(self.socket).encode() in cmdline
+                ):
+                    os.kill(int(proc.name), 9)
+        roots = (str(self.root), str(self.store))
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in reversed(mounts):
+            if mount.startswith(roots):
+                subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        shutil.rmtree(self.root / "cni-ipam", ignore_errors=True)

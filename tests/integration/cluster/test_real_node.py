@@ -1,0 +1,192 @@
+"""Tier D: ModelDeployments served by real pods (``Dockerfile.runtime``, a real kubelet and
+containerd), driven by the operator running as its ServiceAccount.
+
+The model store is an HTTP server on the node's address, which pods reach over the bridge; the
+test reaches each pod on its own IP, as a client inside a cluster would.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hack.cluster import node
+from hack.cluster.localcluster import LocalCluster
+from tests.factories import md_manifest, tiny_model
+from tests.support.kube import condition, eventually, get
+from tests.support.metrics_text import value
+from tests.support.operator import OperatorProcess
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+ROW = [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.fixture
+def model_store(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(directory, base URL) of an HTTP file server on the node address."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer((node.NODE_IP, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://{node.NODE_IP}:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def on_real_node(name: str, uri: str, digest: str, image: str, version: str) -> dict[str, Any]:
+    return md_manifest(name, uri=uri, version=version, replicas=1, sha256=digest, extra_spec={
+        "runtime": {"image": image, "imagePullPolicy": "Never",
+                    "warmup": {"batchSizes": [1]}},
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+        "scheduling": {"nodeSelector": node.node_selector(), "tolerations": [node.toleration()]},
+    })  # fmt: skip
+
+
+def running_pods(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")
+    items = pods["items"] if pods else []
+    return [p for p in items if p["status"].get("phase") == "Running"
+            and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
+
+
+def infer(pod_ip: str, model: str) -> list[float]:
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
+    request = urllib.request.Request(
+        f"http://{pod_ip}:8080/v2/models/{model}/infer", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        outputs = {o["name"]: o["data"] for o in json.load(response)["outputs"]}
+    return [float(v) for v in outputs["double"]]
+
+
+def ready_version(cluster: LocalCluster, namespace: str, name: str, version: str) -> bool:
+    md = get(cluster, namespace, "modeldeployment", name)
+    status = (md or {}).get("status", {})
+    return (
+        condition(md, "Ready").get("status") == "True"
+        and status.get("stable", {}).get("version") == version
+        and status.get("observedGeneration") == md["metadata"]["generation"]  # type: ignore[index]
+    )
+
+
+def test_real_pod_serves_and_rolls_to_a_new_version(
+    cluster: LocalCluster,
+    namespace: str,
+    operator: OperatorProcess,
+    runtime_image: str,
+    model_store: tuple[Path, str],
+) -> None:
+    store, url = model_store
+    v1, v2 = tiny_model(store / "v1.onnx", 2.0), tiny_model(store / "v2.onnx", 3.0)
+    manifest = on_real_node("real", f"{url}/v1.onnx", sha256(v1), runtime_image, "v1")
+    cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
+
+    eventually(lambda: ready_version(cluster, namespace, "real", "v1"), timeout=180,
+               what="v1 Ready on a real pod")  # fmt: skip
+    (pod,) = running_pods(cluster, namespace, "real")
+    assert pod["spec"]["nodeName"] == node.NODE_NAME
+    first_ip = pod["status"]["podIP"]
+    assert infer(first_ip, "real") == [2 * v for v in ROW]
+
+    manifest["spec"]["model"].update(uri=f"{url}/v2.onnx", sha256=sha256(v2), version="v2")
+    cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
+    eventually(lambda: ready_version(cluster, namespace, "real", "v2"), timeout=180,
+               what="v2 Ready after a rolling update")  # fmt: skip
+
+    def rolled() -> bool:
+        deployment = get(cluster, namespace, "deployment", "-l", "app.kubernetes.io/instance=real")
+        (item,) = deployment["items"] if deployment else [None]
+        status = item["status"] if item else {}
+        pods = running_pods(cluster, namespace, "real")
+        return (
+            status.get("updatedReplicas") == status.get("readyReplicas") == 1
+            and status.get("replicas") == 1
+            and len(pods) == 1
+            and pods[0]["status"]["podIP"] != first_ip
+        )
+
+    eventually(rolled, timeout=120, what="the old pod replaced by the new one")
+    (pod,) = running_pods(cluster, namespace, "real")
+    assert infer(pod["status"]["podIP"], "real") == [3 * v for v in ROW]
+
+
+def test_real_pod_digest_mismatch_is_reported_by_stage(
+    cluster: LocalCluster,
+    namespace: str,
+    operator: OperatorProcess,
+    runtime_image: str,
+    model_store: tuple[Path, str],
+) -> None:
+    store, url = model_store
+    tiny_model(store / "model.onnx")
+    wrong = "0" * 64
+    manifest = on_real_node("bad", f"{url}/model.onnx", wrong, runtime_image, "v1")
+    cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
+
+    def verified_false() -> bool:
+        md = get(cluster, namespace, "modeldeployment", "bad")
+        return condition(md, "ModelVerified").get("reason") == "DigestMismatch"
+
+    eventually(verified_false, timeout=90, what="ModelVerified=False DigestMismatch")
+    md = get(cluster, namespace, "modeldeployment", "bad")
+    message = condition(md, "ModelVerified")["message"]
+    assert wrong in message
+    assert sha256(store / "model.onnx") in message
+
+
+def test_operator_image_reconciles_from_a_pod(
+    cluster: LocalCluster,
+    namespace: str,
+    operator: OperatorProcess,
+    operator_image: str,
+    runtime_image: str,
+    model_store: tuple[Path, str],
+) -> None:
+    """The operator image runs as its ServiceAccount in the ``restricted`` namespace and serves a
+    ModelDeployment that names no image (so its configured default runtime image is used)."""
+    store, url = model_store
+    model = tiny_model(store / "model.onnx")
+    manifest = on_real_node("from-pod", f"{url}/model.onnx", sha256(model), runtime_image, "v1")
+    del manifest["spec"]["runtime"]["image"]
+    deployment = node.operator_deployment(cluster.ports["apiserver"], operator_image, runtime_image)
+    ns = ["-n", deployment["metadata"]["namespace"]]
+    operator.stop()  # one operator at a time: the in-pod one takes over
+    try:
+        cluster.kubectl(*ns, "apply", "-f", "-", input=json.dumps(deployment))
+        cluster.kubectl(*ns, "rollout", "status", "deployment/modelyard-operator",
+                        "--timeout=120s")  # fmt: skip
+        cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
+        eventually(lambda: ready_version(cluster, namespace, "from-pod", "v1"), timeout=180,
+                   what="Ready, reconciled by the operator pod")  # fmt: skip
+        (pod,) = running_pods(cluster, namespace, "from-pod")
+        (runtime,) = pod["spec"]["containers"]
+        assert runtime["image"] == runtime_image
+        assert infer(pod["status"]["podIP"], "from-pod") == [2 * v for v in ROW]
+        operator_pods = get(cluster, *ns[1:], "pods", "-l",
+                            "app.kubernetes.io/name=modelyard-operator")  # fmt: skip
+        assert operator_pods is not None
+        (operator_pod,) = operator_pods["items"]
+        assert operator_pod["status"]["containerStatuses"][0]["restartCount"] == 0
+        metrics_url = f"http://{operator_pod['status']['podIP']}:8090/metrics"
+        with urllib.request.urlopen(metrics_url, timeout=10) as response:
+            text = response.read().decode()
+        assert value(text, "modelyard_operator_reconcile_total", result="success") >= 1
+    finally:
+        cluster.kubectl(*ns, "delete", "deployment", "modelyard-operator", "--wait=true",
+                        check=False)  # fmt: skip
+        operator.start()
