@@ -203,14 +203,21 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
     resource = (GROUP, VERSION, PLURAL)
 
     @kopf.on.login(id="login", registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+        """The ServiceAccount in a pod, else the kubeconfig; kopf and the operator's own calls
+        then share one bounded connection pool (``k8s.client.open_session``)."""
         info = kopf.login_with_service_account(**kwargs)
         server = in_cluster_server(os.environ)
         if info is not None and server:  # kopf assumes cluster DNS; client-go reads the env
             info = dataclasses.replace(info, server=server)
         info = info or kopf.login_with_kubeconfig(**kwargs)
-        state.credentials = info
-        return info
+        if info is None:
+            return None
+        return kopf.AiohttpSession(
+            server=info.server, default_namespace=info.default_namespace,
+            priority=info.priority, expiration=info.expiration,
+            aiohttp_session=state.connect(info),
+        )  # fmt: skip
 
     @kopf.on.cleanup(id="close", registry=registry)
     async def cleanup(**_: Any) -> None:

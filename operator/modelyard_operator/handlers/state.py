@@ -11,14 +11,19 @@ import dataclasses
 from collections import defaultdict
 from typing import Any
 
+import aiohttp
+
+from modelyard_operator import __version__
 from modelyard_operator.config import OperatorConfig
-from modelyard_operator.k8s.client import Credentials, KubeClient
+from modelyard_operator.k8s.client import Credentials, KubeClient, open_session
 from modelyard_operator.metrics import OperatorMetrics
 from modelyard_operator.reconcile.naming import FIELD_MANAGER
 from modelyard_operator.reconcile.status import Problem
 
 Key = tuple[str, str]
 INDEXES = ("mdeps", "runtime_deployments", "runtime_pods")
+# Connections beyond the reconciles': kopf's three watch streams, its patches, status writes.
+POOL_HEADROOM = 8
 
 
 @dataclasses.dataclass
@@ -39,6 +44,8 @@ class OperatorState:
     # handler call for the operator-wide status sweep, which kopf gives no kwargs.
     indexes: dict[str, Any] | None = None
     sweeper: asyncio.Task[None] | None = None
+    session: aiohttp.ClientSession | None = None
+    _stale_sessions: list[aiohttp.ClientSession] = dataclasses.field(default_factory=list)
     _client: KubeClient | None = None
     _reconciles: asyncio.Semaphore | None = None
 
@@ -48,11 +55,26 @@ class OperatorState:
             self._reconciles = asyncio.Semaphore(self.config.max_concurrent_reconciles)
         return self._reconciles
 
+    def connect(self, credentials: Credentials) -> aiohttp.ClientSession:
+        """A new shared session for these credentials (a login, or a re-login after a 401)."""
+        if self.session is not None:
+            self._stale_sessions.append(self.session)  # kopf may still be reading from it
+        self.credentials = credentials
+        self.session = open_session(
+            credentials,
+            limit=self.config.max_concurrent_reconciles + POOL_HEADROOM,
+            user_agent=f"modelyard-operator/{__version__}",
+        )
+        self._client = None
+        return self.session
+
     def client(self) -> KubeClient:
         if self._client is None:
-            if self.credentials is None:
+            if self.credentials is None or self.session is None:
                 raise RuntimeError("no credentials yet: the login handler has not run")
-            self._client = KubeClient(self.credentials, field_manager=FIELD_MANAGER)
+            self._client = KubeClient(
+                self.session, self.credentials.server, field_manager=FIELD_MANAGER
+            )
         return self._client
 
     def keep_indexes(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -70,9 +92,12 @@ class OperatorState:
             task.cancel()
         await asyncio.gather(*self.pending.values(), return_exceptions=True)
         self.pending.clear()
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        self._client = None
+        for session in [*self._stale_sessions, self.session]:
+            if session is not None:
+                await session.close()
+        self._stale_sessions.clear()
+        self.session = None
 
     def forget(self, key: Key) -> None:
         task = self.pending.pop(key, None)
