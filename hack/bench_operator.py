@@ -93,15 +93,16 @@ def wait_seen(watch: DeploymentWatch, names: list[str], timeout: float) -> None:
         time.sleep(0.05)  # polling the watch thread's record with a deadline
 
 
-def wait_all_ready(
-    conn: http.client.HTTPSConnection, namespace: str, count: int, timeout: float
-) -> None:
-    """Steady state: every ModelDeployment reports phase Ready."""
+def wait_all_ready(api: Api, namespace: str, count: int, timeout: float) -> None:
+    """Steady state: every ModelDeployment reports phase Ready (a new connection per poll: the
+    apiserver may close one that sat idle through the fill)."""
     path = f"/apis/serving.modelyard.io/v1alpha1/namespaces/{namespace}/modeldeployments"
     deadline = time.monotonic() + timeout
     while True:
+        conn = api.connect()
         conn.request("GET", path)
         items = json.loads(conn.getresponse().read())["items"]
+        conn.close()
         ready = sum(1 for i in items if (i.get("status") or {}).get("phase") == "Ready")
         if ready >= count:
             return
@@ -175,10 +176,12 @@ def measure(
     fill_names = list(started)
     wait_seen(watch, fill_names, timeout=600)
     fill = [watch.seen[n] - started[n] for n in fill_names]
+    print(f"fill: {summary(fill)} in {time.monotonic() - begin:.0f} s", flush=True)
     assert operator.process is not None
     pid = operator.process.popen.pid
     settle_started = time.monotonic()
-    wait_all_ready(conn, "bench", count, timeout=600)
+    wait_all_ready(api, "bench", count, timeout=600)
+    conn = api.connect()
     settle = time.monotonic() - settle_started
     rss_full = rss_mib(pid)
     probe_names = []
@@ -188,13 +191,20 @@ def measure(
         wait_seen(watch, [name], timeout=60)
         probe_names.append(name)
     probe = [watch.seen[n] - started[n] for n in probe_names]
+    print(f"probes: {summary(probe)}", flush=True)
     peak, rss_end = rss_mib(pid, "VmHWM"), rss_mib(pid)
     # A restart: resume every object from the initial listing, then the resident size at rest.
     operator.stop()
     resume_started = time.monotonic()
     operator.start()
     total = count + probes
-    while operator.metric("modelyard_operator_reconcile_total") < total:
+    stalls = 0
+    while True:
+        try:
+            if operator.metric("modelyard_operator_reconcile_total") >= total:
+                break
+        except OSError:  # its event loop is busy resuming: the metrics page waits its turn
+            stalls += 1
         if time.monotonic() - resume_started > 600:
             raise SystemExit("the restarted operator did not resume every object in 600 s")
         time.sleep(0.5)  # polling the operator's metrics with a deadline
@@ -211,6 +221,7 @@ def measure(
         "rss_mib": max(rss_full, rss_end),
         "peak_rss_mib": peak,
         "resume_seconds": resume,
+        "resume_metric_timeouts": stalls,
         "resumed_rss_mib": resumed_rss,
         "rest_rss_mib": rest_rss,
         "fill_seconds": time.monotonic() - begin - settle,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from the Go module proxy, once, into the cache:
-#   kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet (k8s.io/kubernetes),
+#   kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy
+#   (k8s.io/kubernetes),
 #   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3),
 #   prometheus (github.com/prometheus/prometheus, with Kubernetes service discovery).
 # Binaries go to $MODELYARD_CACHE/k8s/$KUBERNETES_VERSION/bin (default ~/.cache/modelyard);
@@ -34,7 +35,8 @@ wrapper() {  # wrapper NAME: cd into the wrapper module, creating it on first us
 }
 
 build_kubernetes() {
-  local tools=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet) t start=$SECONDS
+  local tools=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+  local t start=$SECONDS
   local all_fresh=1
   for t in "${tools[@]}"; do fresh "$t" "$KUBERNETES_VERSION" || all_fresh=0; done
   ((all_fresh)) && return 0

@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -252,6 +253,42 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             ready, timeout=timeout, what="kubelet (real node)", log=cluster.logs / "kubelet.log",
             process=cluster._processes[-1],
         )  # fmt: skip
+        self._up_kube_proxy(timeout)
+
+    def _up_kube_proxy(self, timeout: float) -> None:
+        """Services' data path (iptables mode): a ClusterIP reaches the pods behind it, from the
+        host and from pods (bridged traffic goes through iptables, ``br_netfilter``)."""
+        from hack.cluster.localcluster import free_port, wait_until
+
+        Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1")
+        cluster = self.cluster
+        healthz, metrics = free_port(), free_port()
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(cluster._component_kubeconfig("kube-proxy"))},
+            "mode": "iptables", "clusterCIDR": POD_SUBNET, "hostnameOverride": NODE_NAME,
+            "healthzBindAddress": f"127.0.0.1:{healthz}",
+            "metricsBindAddress": f"127.0.0.1:{metrics}",
+            "nodePortAddresses": [f"{NODE_IP}/32"],  # never a NodePort on a shared address
+            "conntrack": {"maxPerCore": 0, "min": 0},  # leave the machine's conntrack sysctls
+            "iptables": {"localhostNodePorts": False, "syncPeriod": "5s"},
+        }  # fmt: skip
+        path = self.root / "kube-proxy.json"
+        path.write_text(json.dumps(config, indent=2))
+        cluster._start("kube-proxy", [f"--config={path}"])
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{healthz}/healthz", timeout=2):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(
+            healthy, timeout=timeout, what="kube-proxy", log=cluster.logs / "kube-proxy.log",
+            process=cluster._processes[-1],
+        )  # fmt: skip
 
     def drain(self, timeout: float = 60.0) -> None:
         """Cordon the node, delete its pods through the API and wait until containerd runs no
@@ -270,6 +307,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     def cleanup(self) -> None:
         """After containerd and the kubelet stopped: kill what is left, unmount, free the IPs."""
+        if not self.root.exists():  # no real node ran here
+            return
         for path in (self.root / "containerd-state").glob("io.containerd.runtime.v2.task/*/*"):
             with contextlib.suppress(OSError, ValueError):
                 os.kill(int((path / "init.pid").read_text()), 9)
@@ -281,6 +320,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     and str(self.socket).encode() in cmdline
                 ):
                     os.kill(int(proc.name), 9)
+        if (self.cluster.bin / "kube-proxy").exists():  # its iptables chains and rules
+            subprocess.run([str(self.cluster.bin / "kube-proxy"), "--cleanup"],
+                           capture_output=True, check=False)  # fmt: skip
         roots = (str(self.root), str(self.store))
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
         for mount in reversed(mounts):

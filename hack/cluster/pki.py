@@ -28,6 +28,7 @@ CLIENTS = {
     "prometheus": ("prometheus", None),
     # The real node (tier D): the Node authorizer knows a kubelet by this name and group.
     "kubelet": ("system:node:local-node-0", "system:nodes"),
+    "kube-proxy": ("system:kube-proxy", None),  # bound to system:node-proxier by bootstrap RBAC
 }
 # The real node's kubelet serves on the node address, and pods reach the apiserver there.
 CLIENT_IPS = {"kubelet": ("127.0.0.1", NODE_IP)}

@@ -123,6 +123,10 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     eventually(rolled, timeout=120, what="the old pod replaced by the new one")
     (pod,) = running_pods(cluster, namespace, "real")
     assert infer(pod["status"]["podIP"], "real") == [3 * v for v in ROW]
+    # The Service's ClusterIP, through kube-proxy's rules, reaches the same new pod.
+    service = get(cluster, namespace, "service", "real")
+    assert service is not None
+    assert infer(service["spec"]["clusterIP"], "real") == [3 * v for v in ROW]
 
 
 def test_real_pod_digest_mismatch_is_reported_by_stage(
