@@ -141,7 +141,7 @@ def load(kind: str, node: RealNode, workdir: Path) -> str:
     tag = build(kind)
     if not node.has_image(f"sha256:{image_id(tag)}"):
         archive = save(tag, workdir / f"{kind}.tar")
-        node.import_image(archive)
+        node.import_image(archive, tag)
         archive.unlink()
     return tag
 

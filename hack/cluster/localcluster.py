@@ -300,17 +300,17 @@ class LocalCluster:
         ])  # fmt: skip
         self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(NODE_NAME)))
 
-        def node_ready() -> bool:
-            out = self.kubectl(
-                "get", "node", NODE_NAME, "-o",
-                "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False,
-            )  # fmt: skip
-            return out.stdout.strip() == "True"
-
         wait_until(
-            node_ready, timeout=timeout, what="kwok node", log=self.logs / "kwok.log",
-            process=self._processes[-1],
+            lambda: self.node_ready(NODE_NAME), timeout=timeout, what="kwok node",
+            log=self.logs / "kwok.log", process=self._processes[-1],
         )  # fmt: skip
+
+    def node_ready(self, name: str) -> bool:
+        out = self.kubectl(
+            "get", "node", name, "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False,
+        )  # fmt: skip
+        return out.stdout.strip() == "True"
 
     @property
     def prometheus_url(self) -> str:

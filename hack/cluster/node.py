@@ -112,9 +112,24 @@ class RealNode:
             raise RuntimeError(f"ctr {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def import_image(self, archive: Path) -> None:
-        """Import an OCI or docker archive into the node's image store (the kubelet's "pull")."""
+    def import_image(self, archive: Path, reference: str) -> None:
+        """Import an OCI archive of ``reference`` into the node's image store (the kubelet's
+        "pull"). The id name of the build it replaces is dropped too, so old builds do not pile
+        up in the cache (containerd collects content no name refers to)."""
+        before = self._digests()
         self.ctr("images", "import", str(archive))
+        old = before.get(reference)
+        if old and old != self._digests().get(reference):
+            # The id name the CRI gave the old build; other names of that content stay.
+            stale = [ref for ref, digest in before.items()
+                     if digest == old and ref.startswith("sha256:")]  # fmt: skip
+            if stale:
+                self.ctr("images", "remove", *stale, check=False)
+
+    def _digests(self) -> dict[str, str]:
+        """Image name -> manifest digest."""
+        rows = self.ctr("images", "list").splitlines()[1:]
+        return {row.split()[0]: row.split()[2] for row in rows if len(row.split()) > 2}
 
     def has_image(self, reference: str) -> bool:
         return reference in self.ctr("images", "list", "--quiet").split()
@@ -242,16 +257,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             f"--node-ip={NODE_IP}",
         ])  # fmt: skip
 
-        def ready() -> bool:
-            out = cluster.kubectl(
-                "get", "node", NODE_NAME, "-o",
-                "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False,
-            )  # fmt: skip
-            return out.stdout.strip() == "True"
-
         wait_until(
-            ready, timeout=timeout, what="kubelet (real node)", log=cluster.logs / "kubelet.log",
-            process=cluster._processes[-1],
+            lambda: cluster.node_ready(NODE_NAME), timeout=timeout, what="kubelet (real node)",
+            log=cluster.logs / "kubelet.log", process=cluster._processes[-1],
         )  # fmt: skip
         self._up_kube_proxy(timeout)
 
