@@ -337,3 +337,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             if mount.startswith(roots):
                 subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
         shutil.rmtree(self.root / "cni-ipam", ignore_errors=True)
+        remove_pod_netns()
+
+
+def remove_pod_netns() -> None:
+    """Network namespaces of pods whose teardown the kubelet did not finish (one created while
+    it stopped): those holding a POD_SUBNET address and no process. The bridge is ours alone."""
+    prefix = POD_SUBNET.rsplit(".", 1)[0] + "."
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for name in (line.split()[0] for line in listing.splitlines() if line.startswith("cni-")):
+        addresses = subprocess.run(["ip", "-n", name, "-o", "-4", "addr"],
+                                   capture_output=True, text=True).stdout  # fmt: skip
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+        if f"inet {prefix}" in addresses and not pids.stdout.strip():
+            subprocess.run(["ip", "netns", "delete", name], check=False)
