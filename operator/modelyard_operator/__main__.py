@@ -91,9 +91,8 @@ async def run(config: OperatorConfig) -> None:
             standalone=True,
             # kopf would ask the password database for the user name, which a container's
             # arbitrary uid (65532 here) is not in; the pod (or host) name says more anyway.
-            identity=cast(
-                Any, os.environ.get("POD_NAME") or socket.gethostname()
-            ),  # kopf's NewType
+            # (cast: kopf types it as a NewType of str that it does not export.)
+            identity=cast(Any, os.environ.get("POD_NAME") or socket.gethostname()),
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
             liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",

@@ -44,7 +44,6 @@ MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
 MISSING_OWNER_RETRIES = 20
 RETRY_BASE, RETRY_CAP = 2.0, 300.0  # seconds: backoff for conflicts and transient API errors
 _POD_STATUS_KEYS = ("conditions", "containerStatuses", "initContainerStatuses", "phase")
-REVISION = naming.REVISION_LABEL
 
 
 def now_rfc3339() -> str:
@@ -236,8 +235,8 @@ def build_registry(state: OperatorState) -> kopf.OperatorRegistry:
         owner = labels.get(naming.DEPLOYMENT_LABEL)
         trimmed = _trim(body, spec_keys=("replicas",))
         template = (body.get("spec") or {}).get("template") or {}
-        revision = ((template.get("metadata") or {}).get("labels") or {}).get(REVISION)
-        trimmed["spec"]["revision"] = revision
+        template_labels = (template.get("metadata") or {}).get("labels") or {}
+        trimmed["spec"]["revision"] = template_labels.get(naming.REVISION_LABEL)
         return {(namespace or "", owner): trimmed} if owner else None
 
     @kopf.index("", "v1", "pods", labels=MANAGED, id="runtime_pods", registry=registry)
