@@ -64,14 +64,14 @@ def podman(*args: str, timeout: float = 1800) -> str:
     # at the hard limit is refused too, so stay well under it.
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[1] // 2, 32768)
+    if args and args[0] in ("build", "run"):  # the limits are options of the subcommand
+        limits = (f"--ulimit=nofile={nofile}:{nofile}", f"--ulimit=nproc={nproc}:{nproc}")
+        args = (args[0], *limits, *args[1:])
     command = [
         "podman", f"--root={store / 'storage'}", f"--runroot={store / 'run'}",
         "--runtime=runc", "--storage-driver=overlay", "--cgroup-manager=cgroupfs",
         "--events-backend=file", *args,
     ]  # fmt: skip
-    if args and args[0] in ("build", "run"):
-        limits = [f"--ulimit=nofile={nofile}:{nofile}", f"--ulimit=nproc={nproc}:{nproc}"]
-        command[len(command) - len(args) + 1 : len(command) - len(args) + 1] = limits
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise ImageError(

@@ -28,7 +28,6 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +131,7 @@ class RealNode:
         return {row.split()[0]: row.split()[2] for row in rows if len(row.split()) > 2}
 
     def has_image(self, reference: str) -> bool:
-        return reference in self.ctr("images", "list", "--quiet").split()
+        return reference in self._digests()
 
     def _containerd_config(self) -> Path:
         cri = 'plugins."io.containerd.grpc.v1.cri"'
@@ -188,7 +187,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         archive = self.root / "pause.tar"
         files = {"pause": (binary.read_bytes(), 0o755)}
         ociimage.write_archive(archive, PAUSE_IMAGE, files, entrypoint=["/pause"])
-        self.ctr("images", "import", str(archive))
+        self.import_image(archive, PAUSE_IMAGE)
 
     # -- network -----------------------------------------------------------------------------
     @staticmethod
@@ -285,16 +284,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         path = self.root / "kube-proxy.json"
         path.write_text(json.dumps(config, indent=2))
         cluster._start("kube-proxy", [f"--config={path}"])
-
-        def healthy() -> bool:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{healthz}/healthz", timeout=2):
-                    return True
-            except OSError:
-                return False
-
         wait_until(
-            healthy, timeout=timeout, what="kube-proxy", log=cluster.logs / "kube-proxy.log",
+            cluster._healthy(f"http://127.0.0.1:{healthz}/healthz", verify=False),
+            timeout=timeout, what="kube-proxy", log=cluster.logs / "kube-proxy.log",
             process=cluster._processes[-1],
         )  # fmt: skip
 
