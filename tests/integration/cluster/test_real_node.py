@@ -63,13 +63,13 @@ def running_pods(cluster: LocalCluster, namespace: str, name: str) -> list[dict[
             and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
 
 
-def infer(pod_ip: str, model: str) -> list[float]:
+def infer(pod_ip: str, model: str, timeout: float = 10) -> list[float]:
     body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
     request = urllib.request.Request(
         f"http://{pod_ip}:8080/v2/models/{model}/infer", data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         outputs = {o["name"]: o["data"] for o in json.load(response)["outputs"]}
     return [float(v) for v in outputs["double"]]
 
@@ -123,10 +123,18 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     eventually(rolled, timeout=120, what="the old pod replaced by the new one")
     (pod,) = running_pods(cluster, namespace, "real")
     assert infer(pod["status"]["podIP"], "real") == [3 * v for v in ROW]
-    # The Service's ClusterIP, through kube-proxy's rules, reaches the same new pod.
+    # The Service's ClusterIP, through kube-proxy's rules, reaches the new pod once kube-proxy
+    # has synced the new endpoint (it may still point at the old pod just after the rollout).
     service = get(cluster, namespace, "service", "real")
     assert service is not None
-    assert infer(service["spec"]["clusterIP"], "real") == [3 * v for v in ROW]
+
+    def service_serves_v2() -> bool:
+        try:
+            return infer(service["spec"]["clusterIP"], "real", timeout=2) == [3 * v for v in ROW]
+        except OSError:
+            return False
+
+    eventually(service_serves_v2, timeout=60, what="the ClusterIP answering with v2")
 
 
 def test_real_pod_digest_mismatch_is_reported_by_stage(
