@@ -207,3 +207,60 @@ async def test_unbatchable_model_runs_requests_one_at_a_time(gate: Gate) -> None
         assert session.batch_sizes == [1, 1, 1]
     finally:
         await batcher.close()
+
+
+class Recorder:
+    """A session function that records the thread each batch ran on, optionally slow."""
+
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.seconds = seconds
+        self.threads: list[str] = []
+
+    def __call__(self, feeds: Mapping[str, Array]) -> list[Array]:
+        self.threads.append(threading.current_thread().name)
+        if self.seconds:
+            threading.Event().wait(self.seconds)  # a model this slow
+        return [feeds["x"] * 2]
+
+
+def row(value: float) -> dict[str, Array]:
+    return {"x": np.full((1, 2), value, dtype=np.float32)}
+
+
+async def test_quick_model_is_batched_on_the_event_loop() -> None:
+    record = Recorder()
+    session = FakeSession(record, inputs=[X], outputs=[Y])
+    b = await start(session, config())
+    try:
+        await b.submit(row(0), timeout=5)  # measured on a worker: quick
+        outputs = await asyncio.gather(*(b.submit(row(i), timeout=5) for i in (1, 2, 3)))
+    finally:
+        await b.close()
+    assert record.threads == ["inference-0", threading.current_thread().name]
+    assert session.batch_sizes == [1, 3]
+    for value, (output,) in zip((1, 2, 3), outputs, strict=True):
+        np.testing.assert_array_equal(output, np.full((1, 2), value * 2, dtype=np.float32))
+
+
+async def test_slow_model_stays_on_the_worker_thread() -> None:
+    record = Recorder(seconds=0.005)
+    session = FakeSession(record, inputs=[X], outputs=[Y])
+    b = await start(session, config())
+    try:
+        for i in range(3):
+            await b.submit(row(i), timeout=5)
+    finally:
+        await b.close()
+    assert record.threads == ["inference-0"] * 3
+
+
+async def test_queue_delay_keeps_batches_on_the_worker_thread() -> None:
+    record = Recorder()
+    session = FakeSession(record, inputs=[X], outputs=[Y])
+    b = await start(session, config(max_queue_delay_s=0.001))
+    try:
+        for i in range(3):
+            await b.submit(row(i), timeout=5)
+    finally:
+        await b.close()
+    assert record.threads == ["inference-0"] * 3

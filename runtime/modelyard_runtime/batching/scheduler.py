@@ -6,8 +6,9 @@ queue into the requests it holds and takes its own batches from them (``policy``
 to wait and which requests fit), stacks the feeds, runs the session, and posts each request its rows
 (zero-copy views) back to the loop with ``call_soon_threadsafe``. Workers never wait for the event
 loop to schedule them, so a busy loop (parsing requests, writing responses) cannot leave the
-session idle.
-Called by the REST and gRPC handlers; nothing here blocks the event loop.
+session idle. A model whose batches take well under a millisecond is the exception: there the
+hand-off costs more than the inference, so its batches run on the loop (``INLINE_MAX_SECONDS``).
+Called by the REST and gRPC handlers; nothing else here blocks the event loop.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ from modelyard_runtime.errors import (
 from modelyard_runtime.session import ModelSession
 
 log = logging.getLogger(__name__)
+
+# While recent batches took at most this long (a moving average), requests are batched on the
+# event loop instead: what arrived in one loop iteration runs as one batch right after it
+# (``_flush_inline``). Overhead-bound model at concurrency 8, four interleaved 10 s runs:
+# 3,000 req/s against 2,620 with the worker thread (BENCHMARKS.md).
+INLINE_MAX_SECONDS = 0.0005
 
 
 class BatchObserver(Protocol):
@@ -106,6 +113,9 @@ class Batcher:
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0  # event-loop side: submitted and not yet answered
+        self._inline: list[_Entry] = []  # event-loop side: waiting for the end of this iteration
+        self._flush_scheduled = False
+        self._recent_seconds = float("inf")  # compute time of recent batches (moving average)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -124,7 +134,7 @@ class Batcher:
     def queued(self) -> int:
         """Requests waiting for a batch (approximate while workers are taking them)."""
         held = sum(not entry.abandoned for entries in self._held for entry in list(entries))
-        return self._inbox.qsize() + held
+        return self._inbox.qsize() + held + len(self._inline)
 
     def _signature(self, feeds: dict[str, Array]) -> tuple[Hashable, int]:
         """Requests with equal signatures (names, dtypes, non-batch dims) can be stacked."""
@@ -144,13 +154,20 @@ class Batcher:
     async def submit(self, feeds: dict[str, Array], *, timeout: float | None) -> list[Array]:
         """Queue ``feeds``; return this request's outputs (rows of the batch's outputs)."""
         depth = self._inbox.qsize() + sum(len(entries) for entries in self._held)
+        depth += len(self._inline)
         if depth >= self._config.max_queue_size:
             raise QueueFullError(f"the queue holds {depth} requests, its limit; retry shortly")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Array]] = loop.create_future()
         signature, rows = self._signature(feeds)
         entry = _Entry(feeds, rows, signature, self._clock(), future)
-        self._inbox.put(entry)
+        if self._recent_seconds <= INLINE_MAX_SECONDS and self._config.max_queue_delay_s <= 0:
+            self._inline.append(entry)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush_inline)
+        else:
+            self._inbox.put(entry)
         self._pending += 1
         self._idle.clear()
         handle = loop.call_later(timeout, _expire, future, timeout) if timeout else None
@@ -163,6 +180,24 @@ class Batcher:
             self._pending -= 1
             if not self._pending:
                 self._idle.set()
+
+    def _flush_inline(self) -> None:
+        """On the event loop, after the requests of this iteration were submitted: run them in
+        batches here. For a model this quick a thread hand-off (two wake-ups, the GIL changing
+        hands) costs more than the inference."""
+        self._flush_scheduled = False
+        pending = [entry for entry in self._inline if not entry.abandoned]
+        self._inline.clear()
+        while pending:
+            chosen = policy.select(pending, self._config.max_batch_size)
+            batch = [pending[i] for i in chosen]
+            picked = set(chosen)
+            pending = [entry for i, entry in enumerate(pending) if i not in picked]
+            now = self._clock()
+            for entry in batch:
+                self._observer.dequeued(now - entry.enqueued)
+            outputs, error = self._compute(batch)
+            _hand_out(batch, outputs, error)
 
     def _work(self, held: list[_Entry]) -> None:
         """A worker thread: take a batch, run it, post the results; until closed."""
@@ -243,7 +278,10 @@ class Batcher:
         except Exception as e:
             log.exception("inference failed for a batch of %d requests", len(batch))
             return None, InferenceFailedError(f"inference failed: {e}")
-        self._observer.batch_done(sum(entry.rows for entry in batch), time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self._observer.batch_done(sum(entry.rows for entry in batch), elapsed)
+        recent = self._recent_seconds  # one float, written by whichever thread ran the batch
+        self._recent_seconds = elapsed if recent == float("inf") else 0.8 * recent + 0.2 * elapsed
         return outputs, None
 
     async def drain(self, timeout: float) -> bool:
@@ -259,7 +297,8 @@ class Batcher:
             self._inbox.put(None)  # one stop sign per worker
         for thread in self._threads:
             await asyncio.to_thread(thread.join, 30)
-        leftovers = [entry for entries in self._held for entry in entries]
+        leftovers = [entry for entries in self._held for entry in entries] + self._inline
+        self._inline = []
         while not self._inbox.empty():
             item = self._inbox.get_nowait()
             if item is not None:
