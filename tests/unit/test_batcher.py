@@ -242,22 +242,15 @@ async def test_quick_model_is_batched_on_the_event_loop() -> None:
         np.testing.assert_array_equal(output, np.full((1, 2), value * 2, dtype=np.float32))
 
 
-async def test_slow_model_stays_on_the_worker_thread() -> None:
-    record = Recorder(seconds=0.005)
+@pytest.mark.parametrize(
+    ("seconds", "delay"),
+    [(0.005, 0.0), (0.0, 0.001)],
+    ids=["slow-model", "queue-delay-set"],
+)
+async def test_batches_stay_on_the_worker_thread(seconds: float, delay: float) -> None:
+    record = Recorder(seconds=seconds)
     session = FakeSession(record, inputs=[X], outputs=[Y])
-    b = await start(session, config())
-    try:
-        for i in range(3):
-            await b.submit(row(i), timeout=5)
-    finally:
-        await b.close()
-    assert record.threads == ["inference-0"] * 3
-
-
-async def test_queue_delay_keeps_batches_on_the_worker_thread() -> None:
-    record = Recorder()
-    session = FakeSession(record, inputs=[X], outputs=[Y])
-    b = await start(session, config(max_queue_delay_s=0.001))
+    b = await start(session, config(max_queue_delay_s=delay))
     try:
         for i in range(3):
             await b.submit(row(i), timeout=5)
