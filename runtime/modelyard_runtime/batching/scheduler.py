@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import queue
 import threading
 import time
@@ -115,7 +116,7 @@ class Batcher:
         self._pending = 0  # event-loop side: submitted and not yet answered
         self._inline: list[_Entry] = []  # event-loop side: waiting for the end of this iteration
         self._flush_scheduled = False
-        self._recent_seconds = float("inf")  # compute time of recent batches (moving average)
+        self._recent_seconds = math.inf  # compute time of recent batches (moving average)
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -189,13 +190,7 @@ class Batcher:
         pending = [entry for entry in self._inline if not entry.abandoned]
         self._inline.clear()
         while pending:
-            chosen = policy.select(pending, self._config.max_batch_size)
-            batch = [pending[i] for i in chosen]
-            picked = set(chosen)
-            pending = [entry for i, entry in enumerate(pending) if i not in picked]
-            now = self._clock()
-            for entry in batch:
-                self._observer.dequeued(now - entry.enqueued)
+            batch = self._pop_batch(pending)
             outputs, error = self._compute(batch)
             _hand_out(batch, outputs, error)
 
@@ -249,14 +244,18 @@ class Batcher:
                 break
             if not self._drain(held, delay):
                 return None
-        chosen = policy.select(held, config.max_batch_size)
+        return self._pop_batch(held)
+
+    def _pop_batch(self, entries: list[_Entry]) -> list[_Entry]:
+        """Take the head's batch (``policy.select``) out of ``entries``; report its waits."""
+        chosen = policy.select(entries, self._config.max_batch_size)
         if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
-            batch = held[: len(chosen)]
-            del held[: len(chosen)]
+            batch = entries[: len(chosen)]
+            del entries[: len(chosen)]
         else:
             picked = set(chosen)
-            batch = [held[i] for i in chosen]
-            held[:] = [e for i, e in enumerate(held) if i not in picked]
+            batch = [entries[i] for i in chosen]
+            entries[:] = [e for i, e in enumerate(entries) if i not in picked]
         now = self._clock()
         for entry in batch:
             self._observer.dequeued(now - entry.enqueued)
@@ -281,7 +280,7 @@ class Batcher:
         elapsed = time.perf_counter() - started
         self._observer.batch_done(sum(entry.rows for entry in batch), elapsed)
         recent = self._recent_seconds  # one float, written by whichever thread ran the batch
-        self._recent_seconds = elapsed if recent == float("inf") else 0.8 * recent + 0.2 * elapsed
+        self._recent_seconds = elapsed if recent == math.inf else 0.8 * recent + 0.2 * elapsed
         return outputs, None
 
     async def drain(self, timeout: float) -> bool:
