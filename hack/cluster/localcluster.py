@@ -145,6 +145,16 @@ class LocalCluster:
         with self.pids.open("a") as pids:
             pids.write(f"{process.pid} {name}\n")
 
+    def _wait_started(
+        self, name: str, ready: Callable[[], bool], timeout: float, what: str | None = None
+    ) -> None:
+        """Wait for ``name``, the process started last, until ``ready``; on failure the error
+        carries its log and whether it exited."""
+        wait_until(
+            ready, timeout=timeout, what=what or name, log=self.logs / f"{name}.log",
+            process=self._processes[-1],
+        )  # fmt: skip
+
     def _healthy(self, url: str, *, verify: bool) -> Callable[[], bool]:
         context = ssl.create_default_context(cafile=str(self.pki.ca)) if verify else None
         if context is None:
@@ -199,10 +209,9 @@ class LocalCluster:
             "--unsafe-no-fsync=true", "--auto-compaction-retention=1", "--log-level=warn",
             "--listen-metrics-urls=",
         ])  # fmt: skip
-        wait_until(
-            self._healthy(f"http://127.0.0.1:{client}/health", verify=False),
-            timeout=timeout, what="etcd", log=self.logs / "etcd.log", process=self._processes[-1],
-        )  # fmt: skip
+        self._wait_started(
+            "etcd", self._healthy(f"http://127.0.0.1:{client}/health", verify=False), timeout
+        )
 
     def _up_apiserver(self, timeout: float) -> None:
         pki = self.pki
@@ -231,11 +240,9 @@ class LocalCluster:
             f"--proxy-client-cert-file={pki.cert('front-proxy')}",
             f"--proxy-client-key-file={pki.key('front-proxy')}",
         ])  # fmt: skip
-        wait_until(
-            self._healthy(f"{self.server}/readyz", verify=True),
-            timeout=max(timeout, 90), what="kube-apiserver", log=self.logs / "kube-apiserver.log",
-            process=self._processes[-1],
-        )  # fmt: skip
+        self._wait_started(
+            "kube-apiserver", self._healthy(f"{self.server}/readyz", verify=True), max(timeout, 90)
+        )
         self.admin_kubeconfig.write_text(
             kubeconfig(self.server, pki.ca, pki.cert("admin"), pki.key("admin"))
         )
@@ -262,11 +269,11 @@ class LocalCluster:
             # The default 20 requests/s makes 1,000 Deployments take minutes to get their pods.
             "--kube-api-qps=300", "--kube-api-burst=500",
         ])  # fmt: skip
-        wait_until(
+        self._wait_started(
+            "kube-controller-manager",
             self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
-            timeout=timeout, what="kube-controller-manager",
-            log=self.logs / "kube-controller-manager.log", process=self._processes[-1],
-        )  # fmt: skip
+            timeout,
+        )
 
     def _up_scheduler(self, timeout: float) -> None:
         config = self._component_kubeconfig("scheduler")
@@ -277,11 +284,11 @@ class LocalCluster:
             "--bind-address=127.0.0.1", f"--secure-port={port}",
             f"--cert-dir={self.root / 'scheduler'}",
         ])  # fmt: skip
-        wait_until(
+        self._wait_started(
+            "kube-scheduler",
             self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
-            timeout=timeout, what="kube-scheduler", log=self.logs / "kube-scheduler.log",
-            process=self._processes[-1],
-        )  # fmt: skip
+            timeout,
+        )
 
     def _up_kwok(self, timeout: float) -> None:
         config = self._component_kubeconfig("kwok")
@@ -300,10 +307,7 @@ class LocalCluster:
         ])  # fmt: skip
         self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(NODE_NAME)))
 
-        wait_until(
-            lambda: self.node_ready(NODE_NAME), timeout=timeout, what="kwok node",
-            log=self.logs / "kwok.log", process=self._processes[-1],
-        )  # fmt: skip
+        self._wait_started("kwok", lambda: self.node_ready(NODE_NAME), timeout, what="kwok node")
 
     def node_ready(self, name: str) -> bool:
         out = self.kubectl(
@@ -328,11 +332,9 @@ class LocalCluster:
             f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
             "--log.level=warn",
         ])  # fmt: skip
-        wait_until(
-            self._healthy(f"{self.prometheus_url}/-/ready", verify=False),
-            timeout=timeout, what="prometheus", log=self.logs / "prometheus.log",
-            process=self._processes[-1],
-        )  # fmt: skip
+        self._wait_started(
+            "prometheus", self._healthy(f"{self.prometheus_url}/-/ready", verify=False), timeout
+        )
 
     def start_node(self, timeout: float = 120.0) -> RealNode:
         """Join the real node (tier D: kubelet + containerd) to this running cluster."""

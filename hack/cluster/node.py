@@ -227,7 +227,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         return path
 
     def up(self, timeout: float = 120.0) -> None:
-        from hack.cluster.localcluster import ClusterError, free_port, wait_until
+        from hack.cluster.localcluster import ClusterError, free_port
 
         missing = missing_prerequisites()
         if missing:
@@ -242,11 +242,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         cluster._start(
             "containerd", ["--config", str(self._containerd_config())], executable="containerd"
         )
-        wait_until(
+        cluster._wait_started(
+            "containerd",
             lambda: self.socket.exists() and self.ctr("version", check=False) != "",
-            timeout=timeout, what="containerd", log=cluster.logs / "containerd.log",
-            process=cluster._processes[-1],
-        )  # fmt: skip
+            timeout,
+        )
         self._pause_image()
         kubeconfig = cluster._component_kubeconfig("kubelet")
         port, healthz = free_port(), free_port()
@@ -256,16 +256,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             f"--node-ip={NODE_IP}",
         ])  # fmt: skip
 
-        wait_until(
-            lambda: cluster.node_ready(NODE_NAME), timeout=timeout, what="kubelet (real node)",
-            log=cluster.logs / "kubelet.log", process=cluster._processes[-1],
-        )  # fmt: skip
+        cluster._wait_started(
+            "kubelet", lambda: cluster.node_ready(NODE_NAME), timeout, what="kubelet (real node)"
+        )
         self._up_kube_proxy(timeout)
 
     def _up_kube_proxy(self, timeout: float) -> None:
         """Services' data path (iptables mode): a ClusterIP reaches the pods behind it, from the
         host and from pods (bridged traffic goes through iptables, ``br_netfilter``)."""
-        from hack.cluster.localcluster import free_port, wait_until
+        from hack.cluster.localcluster import free_port
 
         Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1")
         cluster = self.cluster
@@ -284,11 +283,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         path = self.root / "kube-proxy.json"
         path.write_text(json.dumps(config, indent=2))
         cluster._start("kube-proxy", [f"--config={path}"])
-        wait_until(
+        cluster._wait_started(
+            "kube-proxy",
             cluster._healthy(f"http://127.0.0.1:{healthz}/healthz", verify=False),
-            timeout=timeout, what="kube-proxy", log=cluster.logs / "kube-proxy.log",
-            process=cluster._processes[-1],
-        )  # fmt: skip
+            timeout,
+        )
 
     def drain(self, timeout: float = 60.0) -> None:
         """Cordon the node, delete its pods through the API and wait until containerd runs no
