@@ -254,8 +254,8 @@ Filling took {result["fill_seconds"]:.0f} s for {result["count"]} creates paced 
 ({result["count"] / result["rate"]:.0f} s if the machine kept up). The apiserver, etcd,
 controller-manager, scheduler, kwok (each pod marked Running and Ready), the operator and the
 client share 2 vCPUs; 3/s (the default `--rate`) is about what this machine's control plane
-sustains. At 10/s the 1,000 creates alone took 211-281 s instead of 100 s and the latencies
-measured that backlog (the table below).
+sustains. At 10/s it falls behind, and the fill latencies measure that backlog (the table
+below).
 Every ModelDeployment was Ready {result["settle_seconds"]:.0f} s later. Operator RSS with
 {result["count"] + probe["n"]} live: **{result["rss_mib"]:.0f} MiB** (peak during the fill
 {result["peak_rss_mib"]:.0f} MiB). Restarted with all {result["count"] + probe["n"]} live, the
