@@ -89,9 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"modelyard-runtime: error: {e}\n")
     # No *_created series: noise to scrapers.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    who = " [%(process)d]" if settings.processes > 1 else ""  # which of the processes
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s{who} %(name)s: %(message)s",
         stream=sys.stderr,
     )
     return _run(serve(settings))

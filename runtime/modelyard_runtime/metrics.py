@@ -4,6 +4,10 @@
 values that never change (model, version, revision, track), so the hot path does one dict lookup.
 The batcher reports through the ``BatchObserver`` methods, the servers through ``request_done``;
 the in-flight and queue-depth gauges are read from the server at scrape time (``watch``).
+
+With several server processes (``server.processes``) every value lives in prometheus_client's
+multiprocess files, and ``exposition`` reports the sum over the processes. The two gauges are
+then sampled: by ``sample``, once a second and before each scrape.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # Fine below 5 ms, exact edges at the usual SLOs (25/50/100/250/500 ms, 1 s).
 LATENCY_BUCKETS: Final = (
@@ -26,8 +31,26 @@ REJECT_REASONS: Final = ("queue_full", "timeout", "too_large", "bad_request", "u
 class RuntimeMetrics:
     """Every runtime metric, bound to one model's labels."""
 
-    def __init__(self, *, model: str, version: str, revision: str, track: str) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        version: str,
+        revision: str,
+        track: str,
+        multiprocess_dir: str | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._exposed = self.registry
+        if multiprocess_dir is not None:
+            if not getattr(values.ValueClass, "_multiprocess", False):
+                raise RuntimeError(
+                    "multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set before "
+                    "prometheus_client is imported"
+                )
+            self._exposed = CollectorRegistry()
+            MultiProcessCollector(self._exposed, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        self._sources: tuple[Callable[[], float], Callable[[], float]] | None = None
         self._base = (model, version, revision, track)
         reg = self.registry
         self._requests = Counter(
@@ -69,12 +92,14 @@ class RuntimeMetrics:
             "Inference requests being handled now.",
             BASE_LABELS,
             registry=reg,
+            multiprocess_mode="livesum",
         )
         depth = Gauge(
             "modelyard_queue_depth",
             "Requests waiting in the batching queue.",
             BASE_LABELS,
             registry=reg,
+            multiprocess_mode="livesum",
         )
         self._rejected = Counter(
             "modelyard_rejected_requests_total",
@@ -87,20 +112,23 @@ class RuntimeMetrics:
             "Always 1; labels describe the loaded model.",
             (*BASE_LABELS, "sha256", "execution_provider", "opset"),
             registry=reg,
+            multiprocess_mode="max",
         )
         self._load = Gauge(
             "modelyard_model_load_duration_seconds",
             "Seconds each startup stage took.",
             (*BASE_LABELS, "stage"),
             registry=reg,
+            multiprocess_mode="max",  # the slowest process
         )
         self._queue = queue.labels(*self._base)
         self._compute = compute.labels(*self._base)
         self._batch = batch.labels(*self._base)
         self._in_flight = in_flight.labels(*self._base)
         self._depth = depth.labels(*self._base)
-        self._in_flight.set_function(lambda: 0)
-        self._depth.set_function(lambda: 0)
+        if self._exposed is self.registry:
+            self._in_flight.set_function(lambda: 0)
+            self._depth.set_function(lambda: 0)
         self._request_children: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         for reason in REJECT_REASONS:  # present at 0 so rate() works from the first scrape
             self._rejected.labels(*self._base, reason)
@@ -128,8 +156,17 @@ class RuntimeMetrics:
 
     def watch(self, *, in_flight: Callable[[], float], queue_depth: Callable[[], float]) -> None:
         """Read the two gauges from the server at scrape time: no cost per request."""
-        self._in_flight.set_function(in_flight)
-        self._depth.set_function(queue_depth)
+        if self._exposed is self.registry:
+            self._in_flight.set_function(in_flight)
+            self._depth.set_function(queue_depth)
+        else:  # the files hold values, not functions
+            self._sources = (in_flight, queue_depth)
+
+    def sample(self) -> None:
+        """Write the watched gauges' current values (multiprocess mode; a no-op otherwise)."""
+        if self._sources is not None:
+            self._in_flight.set(self._sources[0]())
+            self._depth.set(self._sources[1]())
 
     # BatchObserver
     def dequeued(self, waited_seconds: float) -> None:
@@ -140,4 +177,5 @@ class RuntimeMetrics:
         self._compute.observe(compute_seconds)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        self.sample()
+        return generate_latest(self._exposed)

@@ -20,6 +20,7 @@ from modelyard_runtime.errors import SettingsError
 
 PROVIDERS: Final = ("auto", "cpu", "cuda", "tensorrt")
 DEFAULT_TERMINATION_LOG: Final = "/dev/termination-log"
+MAX_PROCESSES: Final = 64
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -44,6 +45,7 @@ class Settings:
     request_timeout_ms: int = 60_000
     intra_op_threads: int = 0
     inference_workers: int = 1
+    processes: int = 1
     warmup: tuple[int, ...] = (1,)
     auth_token_file: str = ""
     termination_log: str = ""
@@ -156,6 +158,13 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         "batches run at once",
     ),
     _Field(
+        "processes",
+        "MODELYARD_PROCESSES",
+        "--processes",
+        int,
+        "server processes sharing the ports, each with its own session",
+    ),
+    _Field(
         "warmup",
         "MODELYARD_WARMUP",
         "--warmup",
@@ -257,6 +266,7 @@ def validate(settings: Settings) -> None:
         (settings.request_timeout_ms >= 0, "request timeout must not be negative"),
         (settings.intra_op_threads >= 0, "intra-op threads must not be negative"),
         (settings.inference_workers >= 1, "inference workers must be at least 1"),
+        (1 <= settings.processes <= MAX_PROCESSES, f"processes must be 1..{MAX_PROCESSES}"),
         (settings.shutdown_grace_seconds >= 0, "shutdown grace must not be negative"),
         (settings.max_request_bytes >= 1024, "max request bytes must be at least 1024"),
         (

@@ -36,6 +36,7 @@ def test_runtime_parses_the_rendered_env_into_the_spec_values() -> None:
                 "warmup": {"batchSizes": [8, 1, 8]},
                 "intraOpThreads": 2,
                 "inferenceWorkers": 3,
+                "processes": 2,
                 "shutdownGracePeriod": "1m",
                 "logLevel": "DEBUG",
             },
@@ -52,6 +53,7 @@ def test_runtime_parses_the_rendered_env_into_the_spec_values() -> None:
     assert (settings.max_queue_size, settings.request_timeout_ms) == (50, 900)
     assert settings.warmup == (1, 8)
     assert (settings.intra_op_threads, settings.inference_workers) == (2, 3)
+    assert settings.processes == 2
     assert settings.shutdown_grace_seconds == 60
     assert settings.log_level == "DEBUG"
     assert settings.auth_token_file == "/var/run/secrets/modelyard/auth/token"

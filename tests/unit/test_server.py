@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from modelyard_runtime.server.app import build_app
+from modelyard_runtime.server.processes import ProcessGroup
 from modelyard_runtime.server.state import ServerState
 from tests.support.metrics_text import samples, value
 
@@ -232,6 +233,27 @@ async def test_not_ready_reason_is_served_and_inference_is_refused(
     assert (await ready.json())["reason"] == "a GPU is required"
     assert (await client.get("/v2/models/tiny/ready")).status == 503
     assert "a GPU is required" in await error_of(await client.post(INFER, json=infer_body()), 503)
+
+
+async def test_ready_only_once_every_process_of_the_group_is(
+    client: Client, tiny_state: ServerState, tmp_path: Path
+) -> None:
+    group = ProcessGroup(
+        index=0, count=2, directory=str(tmp_path), http_port=1, grpc_port=2, supervisor=1
+    )
+    tiny_state.group = group
+    group.mark_ready()
+    ready = await client.get("/v2/health/ready")
+    assert ready.status == 503
+    assert (await ready.json())["reason"] == "1 of 2 server processes are ready"
+    assert "1 of 2 server processes" in await error_of(
+        await client.post(INFER, json=infer_body()), 503
+    )
+    (tmp_path / "ready-1").touch()
+    assert (await client.get("/v2/health/ready")).status == 200
+    for index in (0, 1):  # seen once, remembered: no file checks per request
+        (tmp_path / f"ready-{index}").unlink()
+    assert (await client.post(INFER, json=infer_body())).status == 200
 
 
 async def test_metrics_follow_the_contract(client: Client) -> None:

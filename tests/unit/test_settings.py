@@ -66,6 +66,8 @@ def test_model_name_defaults_to_the_file_stem() -> None:
         (["--model", "m.onnx", "--require-gpu", "maybe"], "--require-gpu='maybe'"),
         (["--model", "m.onnx", "--warmup", "0"], "--warmup='0'"),
         (["--model", "m.onnx", "--name", "a:b"], "model name"),
+        (["--model", "m.onnx", "--processes", "0"], "processes must be 1..64"),
+        (["--model", "m.onnx", "--processes", "65"], "processes must be 1..64"),
     ],
 )
 def test_bad_values_are_named(argv: list[str], message: str) -> None:

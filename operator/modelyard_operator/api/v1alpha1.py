@@ -168,6 +168,9 @@ class RuntimeSpec(_Wire):
     """onnxruntime intra-op threads (0 = onnxruntime's default)."""
     inference_workers: int = Field(default=1, ge=1, le=64)
     """Batches run at once, each in its own thread."""
+    processes: int = Field(default=1, ge=1, le=64)
+    """Server processes in each pod, sharing its ports; each loads its own copy of the model.
+    Raise it when one process's event loop is the limit (small models, several CPUs)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Runtime log level."""
     shutdown_grace_period: Duration = "30s"

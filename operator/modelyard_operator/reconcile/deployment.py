@@ -54,6 +54,7 @@ def runtime_env(md: ModelDeployment, *, rev: str, track: str) -> list[Object]:
         request_timeout_ms=batching.timeout_ms,
         intra_op_threads=runtime.intra_op_threads,
         inference_workers=runtime.inference_workers,
+        processes=runtime.processes,
         warmup=tuple(sorted(set(runtime.warmup.batch_sizes))),
         auth_token_file=f"{AUTH_MOUNT}/token" if md.spec.auth else "",
         termination_log="/dev/termination-log",

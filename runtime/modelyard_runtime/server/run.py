@@ -4,12 +4,14 @@
 first moment; readiness only after verify, load and warm-up. A fatal startup failure is written to
 the termination log and ends the process non-zero. SIGTERM flips readiness at once, answers new
 requests 503, lets queued and in-flight requests finish, and returns 0 within the grace period.
+With ``processes`` above 1 it supervises that many copies of itself instead (``processes``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from aiohttp import web
 from modelyard_runtime.errors import SettingsError, StartupError
 from modelyard_runtime.server.app import build_app
 from modelyard_runtime.server.grpc_service import GrpcServer
+from modelyard_runtime.server.processes import ProcessGroup, housekeep, supervise
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import Loader, load_onnx, prepare, write_termination_log
@@ -46,11 +49,19 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
         log.error("%s", e)
         write_termination_log(settings.termination_log, f"settings: {e}")
         return 2
-    state = ServerState.for_settings(settings, token=token)
+    group = ProcessGroup.from_environ(os.environ)
+    if group is None and settings.processes > 1:
+        return await supervise(settings)
+    if group is not None:
+        settings = group.settings_for(settings)
+    state = ServerState.for_settings(settings, token=token, group=group)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    keeper = None
+    if group is not None:
+        keeper = asyncio.ensure_future(housekeep(group, stop, state.metrics.sample))
     runner = web.AppRunner(
         build_app(state),
         access_log=None,
@@ -61,7 +72,13 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
     grpc_server: GrpcServer | None = None
     try:
         try:
-            site = web.TCPSite(runner, settings.host, settings.http_port, backlog=1024)
+            site = web.TCPSite(
+                runner,
+                settings.host,
+                settings.http_port,
+                backlog=1024,
+                reuse_port=group is not None,
+            )
             await site.start()
             grpc_server = GrpcServer(state)
         except (OSError, RuntimeError) as e:
@@ -75,6 +92,9 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
         await grpc_server.start()
         code = await _load_and_serve(state, stop, loader, grpc_server)
     finally:
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
         if grpc_server is not None:
             await grpc_server.stop(grace=1.0)
         await runner.cleanup()
@@ -112,6 +132,8 @@ async def _load_and_serve(
         log.error("not ready: %s", state.not_ready_reason)
     else:
         state.not_ready_reason = ""
+        if state.group is not None:
+            state.group.mark_ready()
         await grpc_server.set_serving(True)
         log.info(
             "ready: model %r version %r on %s",

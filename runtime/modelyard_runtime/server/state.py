@@ -22,6 +22,7 @@ from modelyard_runtime.errors import (
     UnavailableError,
 )
 from modelyard_runtime.metrics import REJECT_REASONS, RuntimeMetrics
+from modelyard_runtime.server.processes import ProcessGroup
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import LoadedModel
 
@@ -78,17 +79,22 @@ class ServerState:
     draining: bool = False
     in_flight: int = 0
     idle: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    group: ProcessGroup | None = None  # the sibling processes, when there are several
+    group_ready: bool = False  # every sibling has been seen ready (then it stays so)
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, token: bytes | None = None) -> ServerState:
+    def for_settings(
+        cls, settings: Settings, *, token: bytes | None = None, group: ProcessGroup | None = None
+    ) -> ServerState:
         """A state with its own metrics registry, labelled for ``settings``; not ready yet."""
         metrics = RuntimeMetrics(
             model=settings.served_name,
             version=settings.model_version,
             revision=settings.revision,
             track=settings.track,
+            multiprocess_dir=group.directory if group is not None else None,
         )
-        return cls(settings=settings, metrics=metrics, token=token)
+        return cls(settings=settings, metrics=metrics, token=token, group=group)
 
     def attach(self, model: LoadedModel) -> None:
         """Serve ``model``: start its batcher (on the running loop) and watch the gauges."""
@@ -108,7 +114,13 @@ class ServerState:
     def readiness_problem(self) -> str:
         if self.draining:
             return "the server is shutting down"
-        return self.not_ready_reason
+        if self.not_ready_reason or self.group is None or self.group_ready:
+            return self.not_ready_reason
+        ready = self.group.ready_count()
+        if ready < self.group.count:
+            return f"{ready} of {self.group.count} server processes are ready"
+        self.group_ready = True  # a sibling that exits takes the whole group down with it
+        return ""
 
     def require_ready(self) -> tuple[LoadedModel, Batcher]:
         problem = self.readiness_problem()

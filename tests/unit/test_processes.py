@@ -1,0 +1,56 @@
+"""The process group's pieces that need no processes: env, settings share, ports, metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from modelyard_runtime.metrics import RuntimeMetrics
+from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port
+from modelyard_runtime.settings import Settings
+
+GROUP = ProcessGroup(
+    index=1, count=2, directory="/tmp/g", http_port=8080, grpc_port=8081, supervisor=7
+)
+
+
+def test_a_group_comes_from_its_env_variable() -> None:
+    assert ProcessGroup.from_environ({}) is None
+    environ = {GROUP_ENV: json.dumps(dataclasses.asdict(GROUP))}
+    assert ProcessGroup.from_environ(environ) == GROUP
+
+
+def test_each_process_gets_the_ports_and_its_share_of_the_cpus() -> None:
+    settings = GROUP.settings_for(Settings(model_path="m.onnx", http_port=0, grpc_port=0))
+    assert (settings.http_port, settings.grpc_port) == (8080, 8081)
+    assert settings.intra_op_threads == max(1, len(os.sched_getaffinity(0)) // 2)
+    chosen = GROUP.settings_for(Settings(model_path="m.onnx", intra_op_threads=3))
+    assert chosen.intra_op_threads == 3
+
+
+def test_reserved_ports_are_shared_only_by_reusing_sockets() -> None:
+    first = reserve_port("127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = reserve_port("127.0.0.1", port)  # a sibling: SO_REUSEPORT as well
+    with first, second, socket.socket() as plain, pytest.raises(OSError, match="in use"):
+        plain.bind(("127.0.0.1", port))
+
+
+def test_ready_markers_are_counted(tmp_path: Path) -> None:
+    group = dataclasses.replace(GROUP, directory=str(tmp_path))
+    assert group.ready_count() == 0
+    group.mark_ready()
+    assert group.ready_count() == 1
+    assert (tmp_path / "ready-1").exists()
+
+
+def test_multiprocess_metrics_need_the_env_set_before_import(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="PROMETHEUS_MULTIPROC_DIR"):
+        RuntimeMetrics(
+            model="m", version="1", revision="", track="stable", multiprocess_dir=str(tmp_path)
+        )
