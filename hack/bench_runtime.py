@@ -5,7 +5,7 @@ overhead-bound MLP 64-512-512-10), one row a request, onnxruntime with one intra
 everywhere:
 
 1. raw ``InferenceSession.run`` rows/s at batch 1..128 (and two sessions in parallel);
-2. modelyard REST JSON, REST binary and gRPC (1 and 2 inference workers);
+2. modelyard REST JSON, REST binary and gRPC (2 inference workers; 2 server processes);
 3. naive aiohttp+orjson and naive FastAPI servers;
 4. KServe, MLServer, PyTriton and BentoML, each from its own virtualenv.
 

@@ -73,7 +73,7 @@ class Peer:
     infer_path: str = "/v2/models/mlp/infer"
 
 
-def _modelyard(workers: int) -> Callable[[str, Path, Path], Launch]:
+def _modelyard(workers: int, processes: int = 1) -> Callable[[str, Path, Path], Launch]:
     def launch(python: str, model: Path, workdir: Path) -> Launch:
         http, grpc = free_port(), free_port()
         argv = [
@@ -81,6 +81,7 @@ def _modelyard(workers: int) -> Callable[[str, Path, Path], Launch]:
             "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(grpc),
             "--execution-provider", "cpu", "--intra-op-threads", "1", "--max-batch-size", "128",
             "--warmup", "1,64", "--max-queue-size", "4096", "--inference-workers", str(workers),
+            "--processes", str(processes),
             "--log-level", "WARNING",
         ]  # fmt: skip
         return Launch(argv, {}, ROOT, f"http://127.0.0.1:{http}", f"127.0.0.1:{grpc}")
@@ -128,6 +129,7 @@ def _bentoml(python: str, model: Path, workdir: Path) -> Launch:
 PEERS: tuple[Peer, ...] = (
     Peer("modelyard", None, ("json", "binary", "grpc"), _modelyard(1)),
     Peer("modelyard, 2 workers", None, ("json", "binary", "grpc"), _modelyard(2)),
+    Peer("modelyard, 2 processes", None, ("json", "binary"), _modelyard(1, 2)),  # ghz: 1 conn.
     Peer("naive aiohttp+orjson", None, ("json",), _script("naive_aiohttp.py", 1)),
     Peer("naive FastAPI", "naive-fastapi", ("json",), _script("naive_fastapi.py", 1)),
     Peer("KServe 0.21.0", "kserve-0.21.0", ("json",), _script("kserve_server.py", 2)),
