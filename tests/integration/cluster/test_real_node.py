@@ -104,6 +104,7 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     assert infer(first_ip, "real") == [2 * v for v in ROW]
 
     manifest["spec"]["model"].update(uri=f"{url}/v2.onnx", sha256=sha256(v2), version="v2")
+    manifest["spec"]["runtime"]["processes"] = 2  # and the read-only container takes two
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
     eventually(lambda: ready_version(cluster, namespace, "real", "v2"), timeout=180,
                what="v2 Ready after a rolling update")  # fmt: skip
@@ -123,6 +124,9 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     eventually(rolled, timeout=120, what="the old pod replaced by the new one")
     (pod,) = running_pods(cluster, namespace, "real")
     assert infer(pod["status"]["podIP"], "real") == [3 * v for v in ROW]
+    logs = cluster.kubectl("-n", namespace, "logs", pod["metadata"]["name"]).stdout
+    assert "started 2 server processes" in logs
+    assert logs.count("ready: model 'real' version 'v2'") == 2
     # The Service's ClusterIP, through kube-proxy's rules, reaches the new pod once kube-proxy
     # has synced the new endpoint (it may still point at the old pod just after the rollout).
     service = get(cluster, namespace, "service", "real")
