@@ -110,3 +110,12 @@ def write_termination_log(path: str, line: str) -> None:
         Path(path).write_text(text + "\n", encoding="utf-8")
     except OSError as e:
         log.warning("cannot write the termination log %s: %s", path, e)
+
+
+def listen_failed(settings: Settings, error: Exception) -> int:
+    """Log and record a port that cannot be bound (stage ``listen``); the exit code."""
+    message = f"cannot listen on {settings.host} (http {settings.http_port}, grpc "
+    message += f"{settings.grpc_port}): {error}"
+    log.error("%s", message)
+    write_termination_log(settings.termination_log, f"listen: {message}")
+    return 1

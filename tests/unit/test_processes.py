@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -12,6 +13,8 @@ import pytest
 
 from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port
+from modelyard_runtime.server.run import group_ready
+from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 
 GROUP = ProcessGroup(
@@ -54,3 +57,20 @@ def test_multiprocess_metrics_need_the_env_set_before_import(tmp_path: Path) -> 
         RuntimeMetrics(
             model="m", version="1", revision="", track="stable", multiprocess_dir=str(tmp_path)
         )
+
+
+async def test_grpc_serving_waits_for_the_whole_group(tmp_path: Path) -> None:
+    state = ServerState.for_settings(Settings(model_path="m.onnx"))
+    state.group = dataclasses.replace(GROUP, directory=str(tmp_path))
+    state.not_ready_reason = ""
+    state.group.mark_ready()
+    stop = asyncio.Event()
+    waiting = asyncio.ensure_future(group_ready(state, stop, period=0.01))
+    await asyncio.wait({waiting}, timeout=0.05)
+    assert not waiting.done()  # process 0 is not ready yet
+    (tmp_path / "ready-0").touch()
+    assert await asyncio.wait_for(waiting, 10) is True
+    state.group_ready = False
+    (tmp_path / "ready-0").unlink()
+    stop.set()
+    assert await asyncio.wait_for(group_ready(state, stop), 10) is False

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Final
 
 from modelyard_runtime.settings import Settings
-from modelyard_runtime.startup import write_termination_log
+from modelyard_runtime.startup import listen_failed, write_termination_log
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,10 @@ def _command_line() -> list[str]:
 
 async def supervise(settings: Settings) -> int:
     """Run ``settings.processes`` servers on shared ports until SIGTERM; the exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # before any child exists
+        loop.add_signal_handler(signum, stop.set)
     directory = tempfile.mkdtemp(prefix="modelyard-")
     reserved: list[socket.socket] = []
     try:
@@ -117,11 +121,7 @@ async def supervise(settings: Settings) -> int:
             reserved.append(reserve_port(settings.host, settings.http_port))
             reserved.append(reserve_port(settings.host, settings.grpc_port))
         except OSError as e:
-            message = f"cannot listen on {settings.host} (http {settings.http_port}, grpc "
-            message += f"{settings.grpc_port}): {e}"
-            log.error("%s", message)
-            write_termination_log(settings.termination_log, f"listen: {message}")
-            return 1
+            return listen_failed(settings, e)
         http_port, grpc_port = (sock.getsockname()[1] for sock in reserved)
         children = []
         for index in range(settings.processes):
@@ -151,19 +151,19 @@ async def supervise(settings: Settings) -> int:
             grpc_port,
             directory,
         )
-        return await _watch(children, settings)
+        return await _watch(children, settings, stop)
     finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
         for sock in reserved:
             sock.close()
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def _watch(children: list[asyncio.subprocess.Process], settings: Settings) -> int:
+async def _watch(
+    children: list[asyncio.subprocess.Process], settings: Settings, stop: asyncio.Event
+) -> int:
     """Wait for a stop signal or the first exit, stop the rest, and pick the exit code."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     exits = {asyncio.ensure_future(child.wait()): index for index, child in enumerate(children)}
     stopped = asyncio.ensure_future(stop.wait())
     try:
@@ -188,8 +188,6 @@ async def _watch(children: list[asyncio.subprocess.Process], settings: Settings)
         return code
     finally:
         stopped.cancel()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
 
 
 def _unexpected_exit(index: int, child: asyncio.subprocess.Process, settings: Settings) -> int:

@@ -10,6 +10,7 @@ With ``processes`` above 1 it supervises that many copies of itself instead (``p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -24,7 +25,13 @@ from modelyard_runtime.server.grpc_service import GrpcServer
 from modelyard_runtime.server.processes import ProcessGroup, housekeep, supervise
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
-from modelyard_runtime.startup import Loader, load_onnx, prepare, write_termination_log
+from modelyard_runtime.startup import (
+    Loader,
+    listen_failed,
+    load_onnx,
+    prepare,
+    write_termination_log,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +89,7 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
             await site.start()
             grpc_server = GrpcServer(state)
         except (OSError, RuntimeError) as e:
-            message = f"cannot listen on {settings.host} (http {settings.http_port}, grpc "
-            message += f"{settings.grpc_port}): {e}"
-            log.error("%s", message)
-            write_termination_log(settings.termination_log, f"listen: {message}")
-            return 1
+            return listen_failed(settings, e)
         for address in runner.addresses:
             log.info("listening on http://%s:%d", address[0], address[1])
         await grpc_server.start()
@@ -134,16 +137,27 @@ async def _load_and_serve(
         state.not_ready_reason = ""
         if state.group is not None:
             state.group.mark_ready()
-        await grpc_server.set_serving(True)
         log.info(
             "ready: model %r version %r on %s",
             settings.served_name,
             settings.model_version,
             model.session.execution_provider,
         )
+        if await group_ready(state, stop):
+            await grpc_server.set_serving(True)
     await stopped
     await grpc_server.set_serving(False)
     return await _drain(state)
+
+
+async def group_ready(state: ServerState, stop: asyncio.Event, period: float = 0.05) -> bool:
+    """Wait until the whole process group is ready, so gRPC health agrees with HTTP readiness."""
+    while state.readiness_problem():
+        if stop.is_set():
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), period)
+    return True
 
 
 async def _drain(state: ServerState) -> int:
