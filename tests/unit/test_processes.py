@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelyard_runtime.metrics import RuntimeMetrics
+from modelyard_runtime.server import processes
 from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port
 from modelyard_runtime.server.run import group_ready
 from modelyard_runtime.server.state import ServerState
@@ -74,3 +75,18 @@ async def test_grpc_serving_waits_for_the_whole_group(tmp_path: Path) -> None:
     (tmp_path / "ready-0").unlink()
     stop.set()
     assert await asyncio.wait_for(group_ready(state, stop), 10) is False
+
+
+async def test_a_process_that_cannot_start_is_a_serve_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-python"
+    monkeypatch.setattr(processes, "_command_line", lambda: [str(missing)])
+    log = tmp_path / "termination-log"
+    settings = Settings(
+        model_path="m.onnx", host="127.0.0.1", http_port=0, grpc_port=0, processes=2,
+        termination_log=str(log),
+    )  # fmt: skip
+    assert await processes.supervise(settings) == 1
+    assert log.read_text().startswith("serve: cannot start the server processes: ")
+    assert str(missing) in log.read_text()

@@ -123,26 +123,13 @@ async def supervise(settings: Settings) -> int:
         except OSError as e:
             return listen_failed(settings, e)
         http_port, grpc_port = (sock.getsockname()[1] for sock in reserved)
-        children = []
-        for index in range(settings.processes):
-            group = ProcessGroup(
-                index=index,
-                count=settings.processes,
-                directory=directory,
-                http_port=http_port,
-                grpc_port=grpc_port,
-                supervisor=os.getpid(),
-            )
-            env = {**os.environ, GROUP_ENV: json.dumps(dataclasses.asdict(group))}
-            env[METRICS_DIR_ENV] = directory
-            children.append(
-                await asyncio.create_subprocess_exec(
-                    *_command_line(),
-                    env=env,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    start_new_session=True,  # terminal signals reach them through us only
-                )
-            )
+        try:
+            children = await _start(settings, directory, http_port, grpc_port)
+        except OSError as e:
+            message = f"cannot start the server processes: {e}"
+            log.error("%s", message)
+            write_termination_log(settings.termination_log, f"serve: {message}")
+            return 1
         log.info(
             "started %d server processes (pids %s) on http port %d and grpc port %d, sharing %s",
             len(children),
@@ -158,6 +145,38 @@ async def supervise(settings: Settings) -> int:
         for sock in reserved:
             sock.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _start(
+    settings: Settings, directory: str, http_port: int, grpc_port: int
+) -> list[asyncio.subprocess.Process]:
+    """Start the copies; if one cannot start, stop those that did and raise."""
+    children: list[asyncio.subprocess.Process] = []
+    try:
+        for index in range(settings.processes):
+            group = ProcessGroup(
+                index=index,
+                count=settings.processes,
+                directory=directory,
+                http_port=http_port,
+                grpc_port=grpc_port,
+                supervisor=os.getpid(),
+            )
+            env = {**os.environ, GROUP_ENV: json.dumps(dataclasses.asdict(group))}
+            env[METRICS_DIR_ENV] = directory
+            child = await asyncio.create_subprocess_exec(
+                *_command_line(),
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # terminal signals reach them through us only
+            )
+            children.append(child)
+    except OSError:
+        for started in children:
+            started.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(started.wait() for started in children))
+        raise
+    return children
 
 
 async def _watch(
@@ -193,7 +212,10 @@ async def _watch(
 def _unexpected_exit(index: int, child: asyncio.subprocess.Process, settings: Settings) -> int:
     returncode = child.returncode or 0
     if returncode < 0:
-        how = f"was killed by {signal.Signals(-returncode).name}"
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
         # It wrote no termination log of its own.
         message = f"server process {index} (pid {child.pid}) {how}"
         write_termination_log(settings.termination_log, f"serve: {message}")
