@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import re
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import orjson
 import pytest
@@ -151,6 +153,44 @@ def test_grpc_is_served_on_the_shared_port(group: Group) -> None:
     result = client.infer("tiny", [tensor])
     assert result.as_numpy("double").tolist() == [[2, 4, 6, 8]]
     client.close()
+
+
+async def test_in_flight_requests_are_summed_over_processes_and_drained(
+    models: dict[str, Path],
+) -> None:
+    process = RuntimeProcess(
+        [
+            "--model", str(models["tiny"]), "--name", "slow", "--processes", "2",
+            "--max-batch-size", "1", "--inference-workers", "6", "--warmup", "none",
+            "--compute-seconds", "2",
+        ],
+        module="tests.support.slow_server",
+    )  # fmt: skip
+    group = Group(process)
+    try:
+        await asyncio.to_thread(group.wait_ready)
+        base = f"http://127.0.0.1:{group.port}"
+        body = orjson.loads(BODY)
+        async with aiohttp.ClientSession() as session:
+            accepted = [
+                asyncio.ensure_future(session.post(base + "/v2/models/slow/infer", json=body))
+                for _ in range(12)
+            ]
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:  # each process samples its own count; any scrape sums them
+                async with session.get(base + "/metrics") as response:
+                    text = await response.text()
+                if value(text, "modelyard_requests_in_flight") == 12:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, text
+            process.terminate()
+            responses = await asyncio.gather(*accepted)
+            statuses = [response.status for response in responses]
+        assert statuses == [200] * 12
+        assert await asyncio.to_thread(process.wait, 30) == 0
+        wait_gone(group.pids)
+    finally:
+        process.kill()
 
 
 def test_sigterm_drains_every_process_and_cleans_up(group: Group) -> None:
