@@ -13,8 +13,8 @@ import pytest
 
 from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server import processes
-from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port
-from modelyard_runtime.server.run import group_ready
+from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port, usable_cpus
+from modelyard_runtime.server.run import wait_group_ready
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 
@@ -32,9 +32,31 @@ def test_a_group_comes_from_its_env_variable() -> None:
 def test_each_process_gets_the_ports_and_its_share_of_the_cpus() -> None:
     settings = GROUP.settings_for(Settings(model_path="m.onnx", http_port=0, grpc_port=0))
     assert (settings.http_port, settings.grpc_port) == (8080, 8081)
-    assert settings.intra_op_threads == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert settings.intra_op_threads == max(1, usable_cpus() // 2)
     chosen = GROUP.settings_for(Settings(model_path="m.onnx", intra_op_threads=3))
     assert chosen.intra_op_threads == 3
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({}, 64),  # no cgroup files: the affinity
+        ({"cpu.max": "max 100000\n"}, 64),
+        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: two threads may run
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 64),
+        ({"cpu.max": "900000 100000\n"}, 9),
+    ],
+)
+def test_usable_cpus_follow_the_cgroup_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], expected: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert usable_cpus(tmp_path) == expected
 
 
 def test_reserved_ports_are_shared_only_by_reusing_sockets() -> None:
@@ -66,7 +88,7 @@ async def test_grpc_serving_waits_for_the_whole_group(tmp_path: Path) -> None:
     state.not_ready_reason = ""
     state.group.mark_ready()
     stop = asyncio.Event()
-    waiting = asyncio.ensure_future(group_ready(state, stop, period=0.01))
+    waiting = asyncio.ensure_future(wait_group_ready(state, stop, period=0.01))
     await asyncio.wait({waiting}, timeout=0.05)
     assert not waiting.done()  # process 0 is not ready yet
     (tmp_path / "ready-0").touch()
@@ -74,7 +96,7 @@ async def test_grpc_serving_waits_for_the_whole_group(tmp_path: Path) -> None:
     state.group_ready = False
     (tmp_path / "ready-0").unlink()
     stop.set()
-    assert await asyncio.wait_for(group_ready(state, stop), 10) is False
+    assert await asyncio.wait_for(wait_group_ready(state, stop), 10) is False
 
 
 async def test_a_process_that_cannot_start_is_a_serve_failure(

@@ -4,7 +4,7 @@
 first moment; readiness only after verify, load and warm-up. A fatal startup failure is written to
 the termination log and ends the process non-zero. SIGTERM flips readiness at once, answers new
 requests 503, lets queued and in-flight requests finish, and returns 0 within the grace period.
-With ``processes`` above 1 it supervises that many copies of itself instead (``processes``).
+With ``processes`` above 1 it supervises that many copies of itself instead (``server.processes``).
 """
 
 from __future__ import annotations
@@ -143,14 +143,14 @@ async def _load_and_serve(
             settings.model_version,
             model.session.execution_provider,
         )
-        if await group_ready(state, stop):
+        if await wait_group_ready(state, stop):
             await grpc_server.set_serving(True)
     await stopped
     await grpc_server.set_serving(False)
     return await _drain(state)
 
 
-async def group_ready(state: ServerState, stop: asyncio.Event, period: float = 0.05) -> bool:
+async def wait_group_ready(state: ServerState, stop: asyncio.Event, period: float = 0.05) -> bool:
     """Wait until the whole process group is ready, so gRPC health agrees with HTTP readiness."""
     while state.readiness_problem():
         if stop.is_set():
