@@ -148,7 +148,7 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         "MODELYARD_INTRA_OP_THREADS",
         "--intra-op-threads",
         int,
-        "onnxruntime intra-op threads (0 = onnxruntime's default)",
+        "onnxruntime intra-op threads (0 = the CPU limit, else onnxruntime's default)",
     ),
     _Field(
         "inference_workers",

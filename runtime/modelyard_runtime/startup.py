@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modelyard_runtime.cpus import cpu_limit
 from modelyard_runtime.errors import StartupError
 from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.session import ModelSession, warmup_feeds
@@ -53,8 +54,14 @@ def load_onnx(path: Path, settings: Settings) -> ModelSession:
     return onnx.load(
         path,
         execution_provider=settings.execution_provider,
-        intra_op_threads=settings.intra_op_threads,
+        intra_op_threads=intra_op_threads(settings),
     )
+
+
+def intra_op_threads(settings: Settings) -> int:
+    """The setting; when it is 0, the pod's CPU limit if it has one, else 0 (onnxruntime's own
+    default: the node's physical cores, which would oversubscribe a limited pod)."""
+    return settings.intra_op_threads or cpu_limit() or 0
 
 
 def prepare(

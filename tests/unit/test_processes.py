@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import socket
 from pathlib import Path
 
 import pytest
 
+from modelyard_runtime.cpus import usable_cpus
 from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server import processes
-from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port, usable_cpus
+from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port
 from modelyard_runtime.server.run import wait_group_ready
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
@@ -35,28 +35,6 @@ def test_each_process_gets_the_ports_and_its_share_of_the_cpus() -> None:
     assert settings.intra_op_threads == max(1, usable_cpus() // 2)
     chosen = GROUP.settings_for(Settings(model_path="m.onnx", intra_op_threads=3))
     assert chosen.intra_op_threads == 3
-
-
-@pytest.mark.parametrize(
-    ("files", "expected"),
-    [
-        ({}, 64),  # no cgroup files: the affinity
-        ({"cpu.max": "max 100000\n"}, 64),
-        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: two threads may run
-        ({"cpu.max": "50000 100000\n"}, 1),
-        ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),
-        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 64),
-        ({"cpu.max": "900000 100000\n"}, 9),
-    ],
-)
-def test_usable_cpus_follow_the_cgroup_quota(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], expected: int
-) -> None:
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    assert usable_cpus(tmp_path) == expected
 
 
 def test_reserved_ports_are_shared_only_by_reusing_sockets() -> None:

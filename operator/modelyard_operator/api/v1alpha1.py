@@ -165,7 +165,8 @@ class RuntimeSpec(_Wire):
     warmup: Warmup = Field(default_factory=Warmup, json_schema_extra={"default": {}})
     """Warm-up before Ready."""
     intra_op_threads: int = Field(default=0, ge=0, le=256)
-    """onnxruntime intra-op threads (0 = onnxruntime's default)."""
+    """onnxruntime intra-op threads (0 = the pod's CPU limit, or onnxruntime's default without
+    one)."""
     inference_workers: int = Field(default=1, ge=1, le=64)
     """Batches run at once, each in its own thread."""
     processes: int = Field(default=1, ge=1, le=64)

@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -39,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from modelyard_runtime.cpus import usable_cpus
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import listen_failed, write_termination_log
 
@@ -85,23 +85,6 @@ class ProcessGroup:
     def orphaned(self) -> bool:
         """True once the supervisor is gone (this process was handed to another parent)."""
         return os.getppid() != self.supervisor
-
-
-def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup CPU quota (a pod's CPU limit)."""
-    cpus = len(os.sched_getaffinity(0))
-    quotas = (("cpu.max", None), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us"))  # v2, v1
-    for quota_file, period_file in quotas:
-        try:
-            fields = (cgroup / quota_file).read_text().split()
-            if period_file is not None:
-                fields.append((cgroup / period_file).read_text().strip())
-            quota, period = int(fields[0]), int(fields[1])
-        except (OSError, ValueError, IndexError):  # absent, or "max" / -1: no quota
-            continue
-        if quota > 0 and period > 0:
-            return max(1, min(cpus, math.ceil(quota / period)))
-    return cpus
 
 
 def reserve_port(host: str, port: int) -> socket.socket:
