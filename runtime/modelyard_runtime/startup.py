@@ -51,11 +51,9 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
 def load_onnx(path: Path, settings: Settings) -> ModelSession:
     from modelyard_runtime.session import onnx  # onnxruntime is imported only when serving
 
-    return onnx.load(
-        path,
-        execution_provider=settings.execution_provider,
-        intra_op_threads=intra_op_threads(settings),
-    )
+    threads = intra_op_threads(settings)
+    log.info("intra-op threads: %s", threads or "onnxruntime's default")
+    return onnx.load(path, execution_provider=settings.execution_provider, intra_op_threads=threads)
 
 
 def intra_op_threads(settings: Settings) -> int:

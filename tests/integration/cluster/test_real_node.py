@@ -94,6 +94,7 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     store, url = model_store
     v1, v2 = tiny_model(store / "v1.onnx", 2.0), tiny_model(store / "v2.onnx", 3.0)
     manifest = on_real_node("real", f"{url}/v1.onnx", sha256(v1), runtime_image, "v1")
+    manifest["spec"]["resources"]["limits"] = {"cpu": "1"}
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
 
     eventually(lambda: ready_version(cluster, namespace, "real", "v1"), timeout=180,
@@ -102,6 +103,8 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     assert pod["spec"]["nodeName"] == node.NODE_NAME
     first_ip = pod["status"]["podIP"]
     assert infer(first_ip, "real") == [2 * v for v in ROW]
+    logs = cluster.kubectl("-n", namespace, "logs", pod["metadata"]["name"]).stdout
+    assert "intra-op threads: 1\n" in logs  # read from the container's CPU limit
 
     manifest["spec"]["model"].update(uri=f"{url}/v2.onnx", sha256=sha256(v2), version="v2")
     manifest["spec"]["runtime"]["processes"] = 2  # and the read-only container takes two
