@@ -117,10 +117,16 @@ def write_termination_log(path: str, line: str) -> None:
         log.warning("cannot write the termination log %s: %s", path, e)
 
 
+def report_fatal(termination_log: str, stage: str, message: str) -> None:
+    """Log ``message`` and write ``stage: message`` to the termination log."""
+    log.error("%s", message)
+    write_termination_log(termination_log, f"{stage}: {message}")
+
+
 def listen_failed(settings: Settings, error: Exception) -> int:
     """Log and record a port that cannot be bound (stage ``listen``); the exit code."""
-    message = f"cannot listen on {settings.host} (http {settings.http_port}, grpc "
-    message += f"{settings.grpc_port}): {error}"
-    log.error("%s", message)
-    write_termination_log(settings.termination_log, f"listen: {message}")
+    ports = f"http {settings.http_port}, grpc {settings.grpc_port}"
+    report_fatal(
+        settings.termination_log, "listen", f"cannot listen on {settings.host} ({ports}): {error}"
+    )
     return 1

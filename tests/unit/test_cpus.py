@@ -13,26 +13,31 @@ from modelyard_runtime.settings import Settings
 
 
 @pytest.mark.parametrize(
-    ("files", "expected"),
+    ("files", "limit", "usable"),
     [
-        ({}, 64),  # no cgroup files: the affinity
-        ({"cpu.max": "max 100000\n"}, 64),
-        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: two threads may run
-        ({"cpu.max": "50000 100000\n"}, 1),
-        ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),
-        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 64),
-        ({"cpu.max": "900000 100000\n"}, 9),
+        ({}, None, 64),  # no cgroup files: the affinity
+        ({"cpu.max": "max 100000\n"}, None, 64),
+        ({"cpu.max": "150000 100000\n"}, 2, 2),  # 1.5 CPUs: two threads may run
+        ({"cpu.max": "50000 100000\n"}, 1, 1),
+        ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4, 4),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None, 64),
+        ({"cpu.max": "900000 100000\n"}, 9, 9),
+        ({"cpu.max": "9900000 100000\n"}, 64, 64),  # a quota above the affinity: the affinity
     ],
 )
 def test_usable_cpus_follow_the_cgroup_quota(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], expected: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    limit: int | None,
+    usable: int,
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert usable_cpus(tmp_path) == expected
-    assert cpu_limit(tmp_path) == (expected if files and expected != 64 else None)
+    assert cpu_limit(tmp_path) == limit
+    assert usable_cpus(tmp_path) == usable
 
 
 @pytest.mark.parametrize(

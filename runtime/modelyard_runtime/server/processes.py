@@ -34,13 +34,13 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
 from modelyard_runtime.cpus import usable_cpus
 from modelyard_runtime.settings import Settings
-from modelyard_runtime.startup import listen_failed, write_termination_log
+from modelyard_runtime.startup import listen_failed, report_fatal, write_termination_log
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class ProcessGroup:
     supervisor: int
 
     @classmethod
-    def from_environ(cls, environ: dict[str, str] | os._Environ[str]) -> ProcessGroup | None:
+    def from_environ(cls, environ: Mapping[str, str]) -> ProcessGroup | None:
         raw = environ.get(GROUP_ENV)
         return cls(**json.loads(raw)) if raw else None
 
@@ -126,8 +126,7 @@ async def supervise(settings: Settings) -> int:
             children = await _start(settings, directory, http_port, grpc_port)
         except OSError as e:
             message = f"cannot start the server processes: {e}"
-            log.error("%s", message)
-            write_termination_log(settings.termination_log, f"serve: {message}")
+            report_fatal(settings.termination_log, "serve", message)
             return 1
         log.info(
             "started %d server processes (pids %s) on http port %d and grpc port %d, sharing %s",

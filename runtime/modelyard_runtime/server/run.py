@@ -30,6 +30,7 @@ from modelyard_runtime.startup import (
     listen_failed,
     load_onnx,
     prepare,
+    report_fatal,
     write_termination_log,
 )
 
@@ -53,8 +54,7 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
     try:
         token = read_token(settings.auth_token_file)
     except SettingsError as e:
-        log.error("%s", e)
-        write_termination_log(settings.termination_log, f"settings: {e}")
+        report_fatal(settings.termination_log, "settings", str(e))
         return 2
     group = ProcessGroup.from_environ(os.environ)
     if group is None and settings.processes > 1:
