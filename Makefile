@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-SOURCES := runtime operator tests hack examples
+SOURCES := runtime operator cli tests hack examples
 
 .DEFAULT_GOAL := help
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modelyard_runtime.modeltools import export
-from modelyard_runtime.modeltools.quantize import MODES, quantize
+from modelyard_cli.models import export
+from modelyard_cli.models.quantize import MODES, quantize
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- bench-export:begin -->", "<!-- bench-export:end -->"

@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hack.cluster.localcluster import ROOT, LocalCluster
-from tests.factories import md_manifest
-from tests.support.operator import OperatorProcess
+from hack.cluster.base import ROOT
+from hack.cluster.localcluster import LocalCluster
+from hack.testbed.manifests import md_manifest
+from hack.testbed.operator import OperatorProcess
 
 BEGIN, END = "<!-- bench-operator:begin -->", "<!-- bench-operator:end -->"
 REST_SECONDS = 65

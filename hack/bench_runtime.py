@@ -36,8 +36,8 @@ import orjson
 
 from hack.bench import load, peers
 from hack.bench.servers.common import session  # the peers' own session settings
+from hack.testbed import onnx_models
 from modelyard_runtime.protocol.pb import inference_pb2 as pb
-from tests import factories
 
 MODELS = {
     "compute": ("compute-bound MLP 512-4096-4096-4096-10", (512, 4096, 4096, 4096, 10), 100.0),
@@ -336,7 +336,7 @@ def main() -> None:
         for key in keys:
             title, sizes, _ = MODELS[key]
             print(title, flush=True)
-            path = factories.mlp_model(workdir / f"{key}.onnx", sizes)
+            path = onnx_models.mlp_model(workdir / f"{key}.onnx", sizes)
             batches = (1, 8, 64) if args.smoke else BATCHES
             raw = {b: raw_rows_per_second(path, b, 1.0 if args.smoke else 3.0) for b in batches}
             best_batch = max(raw, key=lambda b: raw[b])

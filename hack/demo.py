@@ -29,8 +29,9 @@ import urllib.request
 import yaml
 
 from hack.cluster import images, node
-from hack.cluster.localcluster import ROOT, LocalCluster, free_port, wait_until
-from tests import factories
+from hack.cluster.base import NODE_IP, ROOT, free_port, wait_until
+from hack.cluster.localcluster import LocalCluster
+from hack.testbed import onnx_models
 
 STATE = ROOT / ".local" / "cluster"
 WORK = ROOT / ".local" / "demo"
@@ -229,14 +230,14 @@ def up() -> None:
                 "-m",
                 "http.server",
                 "--bind",
-                node.NODE_IP,
+                NODE_IP,
                 str(port),
                 "--directory",
                 str(WORK),
             ],
             {},
         )
-        store = f"http://{node.NODE_IP}:{port}"
+        store = f"http://{NODE_IP}:{port}"
         print(f"model store (pods fetch from it): {store}")
     else:
         start_operator_process(cluster)
@@ -246,7 +247,7 @@ def up() -> None:
     kubectl(cluster, "apply", "-f", "-", input=json.dumps(namespace))
 
     for version, sizes in (("v1", (16, 64, 3)), ("v2", (16, 128, 3))):
-        model = factories.mlp_model(WORK / f"{NAME}-{version}.onnx", sizes, seed=len(version))
+        model = onnx_models.mlp_model(WORK / f"{NAME}-{version}.onnx", sizes, seed=len(version))
         digest = hashlib.sha256(model.read_bytes()).hexdigest()
         uri = f"{store}/{model.name}" if real else f"file://{model}"
         say(f"applying ModelDeployment {NAME} {version}: {uri} sha256 {digest[:12]}…")

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import tritonclient.http as httpclient
 
-from tests import factories
-from tests.support.processes import RuntimeProcess
+from hack.testbed import onnx_models
+from hack.testbed.processes import RuntimeProcess
 
 WORKDIR = Path(".local/demo")
 
 
 def main() -> None:
     WORKDIR.mkdir(parents=True, exist_ok=True)
-    model = factories.mlp_model(WORKDIR / "demo-mlp.onnx", (16, 64, 3))
+    model = onnx_models.mlp_model(WORKDIR / "demo-mlp.onnx", (16, 64, 3))
     print(f"model: {model} (MLP 16-64-3, built in code)")
     server = RuntimeProcess(
         ["--model", str(model), "--name", "demo", "--model-version", "v1",

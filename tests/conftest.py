@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto
 
+from hack.testbed import onnx_models
+from hack.testbed.processes import RuntimeProcess
 from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import prepare
-from tests import factories
-from tests.support.processes import RuntimeProcess
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +20,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     elem = TensorProto
     return {
-        "tiny": factories.tiny_model(root / "tiny.onnx"),
-        "fixed": factories.fixed_model(root / "fixed.onnx"),
-        "mlp": factories.mlp_model(root / "mlp.onnx", (64, 128, 10)),
-        "identity": factories.identity_model(
+        "tiny": onnx_models.tiny_model(root / "tiny.onnx"),
+        "fixed": onnx_models.fixed_model(root / "fixed.onnx"),
+        "mlp": onnx_models.mlp_model(root / "mlp.onnx", (64, 128, 10)),
+        "identity": onnx_models.identity_model(
             root / "identity.onnx",
             [elem.INT32, elem.BOOL, elem.FLOAT16, elem.DOUBLE, elem.STRING, elem.UINT8, elem.INT64],
         ),

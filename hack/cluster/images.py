@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from hack.cluster.base import ROOT
 from hack.cluster.node import RealNode, cache_dir
 
-ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = ROOT / "hack" / "cluster" / "versions.env"
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

@@ -16,25 +16,29 @@ Used by the pytest fixtures (``tests/integration/cluster``) and by ``make cluste
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import dataclasses
 import json
 import os
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from hack.cluster import pki as pki_module
+from hack.cluster.base import (
+    ROOT,
+    ClusterError,
+    Components,
+    free_port,
+    healthy,
+    kubeconfig,
+    wait_until,
+)
 from hack.cluster.node import RealNode
 
-ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "hack" / "cluster" / "build.sh"
 TIERS = ("A", "B", "C", "D")
 SERVICE_CIDR = "10.0.0.0/16"  # bookkeeping only: nothing ever connects to these addresses
@@ -44,67 +48,12 @@ POD_CIDR = "127.1.0.0/16"
 NODE_NAME = "kwok-node-0"
 
 
-class ClusterError(RuntimeError):
-    """A component failed to start or to become ready; the message names it and its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def bin_dir(*, prometheus: bool = False) -> Path:
     """Build (or reuse) the pinned binaries and return their directory."""
     extra = ["--with-prometheus"] if prometheus else []
     subprocess.run([str(BUILD), *extra], check=True, stdout=subprocess.DEVNULL)
     out = subprocess.run([str(BUILD), "--print-bin"], check=True, capture_output=True, text=True)
     return Path(out.stdout.strip())
-
-
-def wait_until(
-    check: Callable[[], bool],
-    *,
-    timeout: float,
-    what: str,
-    log: Path | None,
-    process: subprocess.Popen[bytes] | None = None,
-) -> None:
-    """Poll ``check`` until it passes; fail at once if ``process`` exits, else after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        if process is not None and process.poll() is not None:
-            break
-        time.sleep(0.25)  # polling a starting server process
-    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    state = (
-        f"exited with {process.returncode}"
-        if process and process.returncode is not None
-        else (f"not ready after {timeout:.0f} s")
-    )
-    raise ClusterError(f"{what} {state}; log {log}:\n{tail}")
-
-
-def kubeconfig(server: str, ca: Path, cert: Path | None, key: Path | None, token: str = "") -> str:
-    def data(path: Path) -> str:
-        return base64.b64encode(path.read_bytes()).decode()
-
-    user: dict[str, str] = {"token": token} if token else {}
-    if cert and key:
-        user = {"client-certificate-data": data(cert), "client-key-data": data(key)}
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": {"server": server,
-                                                   "certificate-authority-data": data(ca)}}],
-        "users": [{"name": "user", "user": user}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "user"}}],
-        "current-context": "local",
-    }  # fmt: skip
-    return json.dumps(config, indent=2)
 
 
 @dataclasses.dataclass
@@ -122,52 +71,14 @@ class LocalCluster:
         self.bin = binaries if binaries is not None else bin_dir(prometheus=self.prometheus)
         if self.tier not in TIERS:
             raise ClusterError(f"tier must be one of {', '.join(TIERS)}, not {self.tier!r}")
-        self.logs = self.root / "logs"
-        self.pids = self.root / "pids"
+        self.components = Components(self.root, self.bin)
+        self.logs = self.components.logs
+        self.pids = self.components.pids
         self.admin_kubeconfig = self.root / "kubeconfig"
-        self._processes: list[subprocess.Popen[bytes]] = []  # started by this object
 
     @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports['apiserver']}"
-
-    # -- processes -------------------------------------------------------------------------
-    def _start(self, name: str, args: Sequence[str], executable: str | None = None) -> None:
-        """Start ``name`` from the built binaries (or ``executable`` from PATH), logging to a
-        file."""
-        self.logs.mkdir(parents=True, exist_ok=True)
-        with (self.logs / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(
-                [executable or str(self.bin / name), *args], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
-        self._processes.append(process)
-        with self.pids.open("a") as pids:
-            pids.write(f"{process.pid} {name}\n")
-
-    def _wait_started(
-        self, name: str, ready: Callable[[], bool], timeout: float, what: str | None = None
-    ) -> None:
-        """Wait for ``name``, the process started last, until ``ready``; on failure the error
-        carries its log and whether it exited."""
-        wait_until(
-            ready, timeout=timeout, what=what or name, log=self.logs / f"{name}.log",
-            process=self._processes[-1],
-        )  # fmt: skip
-
-    def _healthy(self, url: str, *, verify: bool) -> Callable[[], bool]:
-        context = ssl.create_default_context(cafile=str(self.pki.ca)) if verify else None
-        if context is None:
-            context = ssl._create_unverified_context()
-
-        def check() -> bool:
-            try:
-                with urllib.request.urlopen(url, timeout=2, context=context) as response:
-                    return bool(response.status == 200)
-            except OSError:
-                return False
-
-        return check
 
     # -- lifecycle -------------------------------------------------------------------------
     def up(self, timeout: float = 120.0) -> None:
@@ -199,7 +110,7 @@ class LocalCluster:
 
     def _up_etcd(self, timeout: float) -> None:
         client, peer = self.ports["etcd"], self.ports["etcd-peer"]
-        self._start("etcd", [
+        self.components.start("etcd", [
             "--name=local", f"--data-dir={self.root / 'etcd'}",
             f"--listen-client-urls=http://127.0.0.1:{client}",
             f"--advertise-client-urls=http://127.0.0.1:{client}",
@@ -209,13 +120,11 @@ class LocalCluster:
             "--unsafe-no-fsync=true", "--auto-compaction-retention=1", "--log-level=warn",
             "--listen-metrics-urls=",
         ])  # fmt: skip
-        self._wait_started(
-            "etcd", self._healthy(f"http://127.0.0.1:{client}/health", verify=False), timeout
-        )
+        self.components.wait_started("etcd", healthy(f"http://127.0.0.1:{client}/health"), timeout)
 
     def _up_apiserver(self, timeout: float) -> None:
         pki = self.pki
-        self._start("kube-apiserver", [
+        self.components.start("kube-apiserver", [
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
             # All addresses: a real node's pods reach it on the node address (node.NODE_IP).
             "--bind-address=0.0.0.0", "--advertise-address=127.0.0.1",
@@ -240,15 +149,16 @@ class LocalCluster:
             f"--proxy-client-cert-file={pki.cert('front-proxy')}",
             f"--proxy-client-key-file={pki.key('front-proxy')}",
         ])  # fmt: skip
-        self._wait_started(
-            "kube-apiserver", self._healthy(f"{self.server}/readyz", verify=True), max(timeout, 90)
+        self.components.wait_started(
+            "kube-apiserver", healthy(f"{self.server}/readyz", ca=self.pki.ca), max(timeout, 90)
         )
         self.admin_kubeconfig.write_text(
             kubeconfig(self.server, pki.ca, pki.cert("admin"), pki.key("admin"))
         )
         self.admin_kubeconfig.chmod(0o600)
 
-    def _component_kubeconfig(self, name: str) -> Path:
+    def component_kubeconfig(self, name: str) -> Path:
+        """A kubeconfig for component ``name``, with its own client certificate."""
         path = self.root / f"{name}.kubeconfig"
         path.write_text(
             kubeconfig(self.server, self.pki.ca, self.pki.cert(name), self.pki.key(name))
@@ -256,9 +166,9 @@ class LocalCluster:
         return path
 
     def _up_controller_manager(self, timeout: float) -> None:
-        config = self._component_kubeconfig("controller-manager")
+        config = self.component_kubeconfig("controller-manager")
         port = self.ports["controller-manager"]
-        self._start("kube-controller-manager", [
+        self.components.start("kube-controller-manager", [
             f"--kubeconfig={config}", f"--authentication-kubeconfig={config}",
             f"--authorization-kubeconfig={config}", "--bind-address=127.0.0.1",
             f"--secure-port={port}", f"--cert-dir={self.root / 'controller-manager'}",
@@ -269,32 +179,32 @@ class LocalCluster:
             # The default 20 requests/s makes 1,000 Deployments take minutes to get their pods.
             "--kube-api-qps=300", "--kube-api-burst=500",
         ])  # fmt: skip
-        self._wait_started(
+        self.components.wait_started(
             "kube-controller-manager",
-            self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
+            healthy(f"https://127.0.0.1:{port}/healthz"),
             timeout,
         )
 
     def _up_scheduler(self, timeout: float) -> None:
-        config = self._component_kubeconfig("scheduler")
+        config = self.component_kubeconfig("scheduler")
         port = self.ports["scheduler"]
-        self._start("kube-scheduler", [
+        self.components.start("kube-scheduler", [
             f"--kubeconfig={config}", f"--authentication-kubeconfig={config}",
             f"--authorization-kubeconfig={config}", "--leader-elect=false",
             "--bind-address=127.0.0.1", f"--secure-port={port}",
             f"--cert-dir={self.root / 'scheduler'}",
         ])  # fmt: skip
-        self._wait_started(
+        self.components.wait_started(
             "kube-scheduler",
-            self._healthy(f"https://127.0.0.1:{port}/healthz", verify=False),
+            healthy(f"https://127.0.0.1:{port}/healthz"),
             timeout,
         )
 
     def _up_kwok(self, timeout: float) -> None:
-        config = self._component_kubeconfig("kwok")
+        config = self.component_kubeconfig("kwok")
         stages = self.bin.parent / "kwok-stages"
         port = self.ports["kwok"]
-        self._start("kwok", [
+        self.components.start("kwok", [
             f"--kubeconfig={config}",
             *(f"--config={path}" for path in sorted(stages.glob("*.yaml"))),
             # Only annotated nodes: a test can add a node kwok leaves alone and play its kubelet.
@@ -307,7 +217,9 @@ class LocalCluster:
         ])  # fmt: skip
         self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(NODE_NAME)))
 
-        self._wait_started("kwok", lambda: self.node_ready(NODE_NAME), timeout, what="kwok node")
+        self.components.wait_started(
+            "kwok", lambda: self.node_ready(NODE_NAME), timeout, what="kwok node"
+        )
 
     def node_ready(self, name: str) -> bool:
         out = self.kubectl(
@@ -326,14 +238,14 @@ class LocalCluster:
         self.kubectl("apply", "-f", "-", input=json.dumps(prometheus_rbac()))
         config = self.root / "prometheus.yml"
         config.write_text(json.dumps(prometheus_config(self.server, self.pki), indent=2))
-        self._start("prometheus", [
+        self.components.start("prometheus", [
             f"--config.file={config}",
             f"--storage.tsdb.path={self.root / 'prometheus'}",
             f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
             "--log.level=warn",
         ])  # fmt: skip
-        self._wait_started(
-            "prometheus", self._healthy(f"{self.prometheus_url}/-/ready", verify=False), timeout
+        self.components.wait_started(
+            "prometheus", healthy(f"{self.prometheus_url}/-/ready"), timeout
         )
 
     def start_node(self, timeout: float = 120.0) -> RealNode:
@@ -365,9 +277,9 @@ class LocalCluster:
             else:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(int(pid), signal.SIGKILL)
-        for process in self._processes:  # reap the ones this object started
+        for process in self.components.processes:  # reap the ones this object started
             process.wait(10)
-        self._processes.clear()
+        self.components.processes.clear()
         node.cleanup()
         self.pids.unlink()
 

@@ -23,23 +23,22 @@ image store are machine-wide); needs root. Containerd's images persist in the ca
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 import yaml
 
 from hack.cluster import ociimage
-
-if TYPE_CHECKING:
-    from hack.cluster.localcluster import LocalCluster
+from hack.cluster.base import NODE_IP, ClusterError, Components, free_port, healthy
+from hack.cluster.pki import Pki
 
 NODE_NAME = "local-node-0"
-NODE_IP = "10.245.0.1"  # on the interface NODE_LINK; pods reach the host here
 NODE_LINK = "mdy-node"
 BRIDGE = "mdy0"
 POD_SUBNET = "10.244.0.0/24"
@@ -92,14 +91,63 @@ def operator_deployment(apiserver_port: int, image: str, runtime_image: str) -> 
     return deployment
 
 
-class RealNode:
-    """containerd and the kubelet, started through the cluster (so ``down`` stops them by pid)."""
+class Cluster(Protocol):
+    """What the node needs of the control plane it joins (``LocalCluster`` is one)."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
+    @property
+    def root(self) -> Path: ...
+    @property
+    def bin(self) -> Path: ...
+    @property
+    def pki(self) -> Pki: ...
+    @property
+    def components(self) -> Components: ...
+
+    def component_kubeconfig(self, name: str) -> Path: ...
+    def node_ready(self, name: str) -> bool: ...
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]: ...
+
+
+class RealNode:
+    """containerd and the kubelet, started through the cluster's components (so the cluster's
+    ``down`` stops them by pid). One real node runs on a machine at a time: ``up`` waits for
+    ``LOCK`` (held until this process exits or ``release``), so parallel test runs take turns."""
+
+    def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.root = cluster.root / "node"
         self.store = cache_dir() / "containerd"  # the image store, kept between runs
         self.socket = self.root / "containerd.sock"
+        self._lock: IO[str] | None = None
+
+    def acquire(self, timeout: float) -> None:
+        """Take the machine's real-node lock, waiting up to ``timeout`` seconds for another
+        cluster's node to go."""
+        path = cache_dir() / "real-node.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = path.open("a+")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise ClusterError(
+                        f"another local cluster holds the real node ({path}) after {timeout:.0f} s"
+                    ) from None
+                time.sleep(1)  # waiting for another cluster's node to stop
+        lock.truncate(0)
+        lock.write(f"{os.getpid()} {self.cluster.root}\n")
+        lock.flush()
+        self._lock = lock
+
+    def release(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
 
     # -- containerd --------------------------------------------------------------------------
     def ctr(self, *args: str, check: bool = True, timeout: float = 600) -> str:
@@ -226,37 +274,37 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         path.write_text(json.dumps(config, indent=2))
         return path
 
-    def up(self, timeout: float = 120.0) -> None:
-        from hack.cluster.localcluster import ClusterError, free_port
-
+    def up(self, timeout: float = 120.0, lock_timeout: float = 3600.0) -> None:
         missing = missing_prerequisites()
         if missing:
             raise ClusterError(
                 "the real node needs: " + ", ".join(missing) + " (run hack/cluster/node-deps.sh)"
             )
+        self.acquire(lock_timeout)
         self.root.mkdir(parents=True, exist_ok=True)
         self.store.mkdir(parents=True, exist_ok=True)
         self._node_address()
         self._cni_config()
         cluster = self.cluster
-        cluster._start(
+        components = cluster.components
+        components.start(
             "containerd", ["--config", str(self._containerd_config())], executable="containerd"
         )
-        cluster._wait_started(
+        components.wait_started(
             "containerd",
             lambda: self.socket.exists() and self.ctr("version", check=False) != "",
             timeout,
         )
         self._pause_image()
-        kubeconfig = cluster._component_kubeconfig("kubelet")
+        kubeconfig = cluster.component_kubeconfig("kubelet")
         port, healthz = free_port(), free_port()
-        cluster._start("kubelet", [
+        components.start("kubelet", [
             f"--kubeconfig={kubeconfig}", f"--config={self._kubelet_config(port, healthz)}",
             f"--root-dir={self.root / 'kubelet'}", f"--hostname-override={NODE_NAME}",
             f"--node-ip={NODE_IP}",
         ])  # fmt: skip
 
-        cluster._wait_started(
+        components.wait_started(
             "kubelet", lambda: cluster.node_ready(NODE_NAME), timeout, what="kubelet (real node)"
         )
         self._up_kube_proxy(timeout)
@@ -264,15 +312,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def _up_kube_proxy(self, timeout: float) -> None:
         """Services' data path (iptables mode): a ClusterIP reaches the pods behind it, from the
         host and from pods (bridged traffic goes through iptables, ``br_netfilter``)."""
-        from hack.cluster.localcluster import free_port
-
         Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1")
         cluster = self.cluster
         healthz, metrics = free_port(), free_port()
         config = {
             "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
             "kind": "KubeProxyConfiguration",
-            "clientConnection": {"kubeconfig": str(cluster._component_kubeconfig("kube-proxy"))},
+            "clientConnection": {"kubeconfig": str(cluster.component_kubeconfig("kube-proxy"))},
             "mode": "iptables", "clusterCIDR": POD_SUBNET, "hostnameOverride": NODE_NAME,
             "healthzBindAddress": f"127.0.0.1:{healthz}",
             "metricsBindAddress": f"127.0.0.1:{metrics}",
@@ -282,11 +328,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         }  # fmt: skip
         path = self.root / "kube-proxy.json"
         path.write_text(json.dumps(config, indent=2))
-        cluster._start("kube-proxy", [f"--config={path}"])
-        cluster._wait_started(
-            "kube-proxy",
-            cluster._healthy(f"http://127.0.0.1:{healthz}/healthz", verify=False),
-            timeout,
+        cluster.components.start("kube-proxy", [f"--config={path}"])
+        cluster.components.wait_started(
+            "kube-proxy", healthy(f"http://127.0.0.1:{healthz}/healthz"), timeout
         )
 
     def drain(self, timeout: float = 60.0) -> None:
@@ -329,6 +373,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
         shutil.rmtree(self.root / "cni-ipam", ignore_errors=True)
         remove_pod_netns()
+        self.release()
 
 
 def remove_pod_netns() -> None:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hack.cluster.node import NODE_IP
+from hack.cluster.base import NODE_IP
 
 CLIENTS = {
     "admin": ("kube-admin", "system:masters"),

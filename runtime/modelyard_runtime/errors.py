@@ -8,9 +8,7 @@ Third-party exceptions are chained (``raise ... from e``) and never cross a pack
 
 from __future__ import annotations
 
-from typing import Literal
-
-StartupStage = Literal["verify", "load", "provider", "warmup"]
+from modelyard_runtime.contract.names import Stage
 
 
 class ModelyardError(Exception):
@@ -85,9 +83,9 @@ class InferenceFailedError(RuntimeServiceError):
 
 
 class StartupError(ModelyardError):
-    """A fatal startup failure; ``stage`` is one of verify, load, provider, warmup."""
+    """A fatal startup failure; ``stage`` (``contract.names.Stage``) goes to the termination log."""
 
-    def __init__(self, stage: StartupStage, message: str) -> None:
+    def __init__(self, stage: Stage, message: str) -> None:
         super().__init__(f"{stage}: {message}")
         self.stage = stage
         self.message = message

@@ -8,12 +8,13 @@ reads it, so the operator can show the stage within seconds.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modelyard_runtime.contract.digest import sha256_file
+from modelyard_runtime.contract.names import Stage
 from modelyard_runtime.cpus import cpu_limit
 from modelyard_runtime.errors import StartupError
 from modelyard_runtime.metrics import RuntimeMetrics
@@ -38,14 +39,6 @@ class LoadedModel:
             "sha256": self.sha256,
             "opset": self.session.opset,
         }
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_onnx(path: Path, settings: Settings) -> ModelSession:
@@ -117,7 +110,7 @@ def write_termination_log(path: str, line: str) -> None:
         log.warning("cannot write the termination log %s: %s", path, e)
 
 
-def report_fatal(termination_log: str, stage: str, message: str) -> None:
+def report_fatal(termination_log: str, stage: Stage, message: str) -> None:
     """Log ``message`` and write ``stage: message`` to the termination log."""
     log.error("%s", message)
     write_termination_log(termination_log, f"{stage}: {message}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from hack.testbed.manifests import md_manifest
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile.deployment import build_deployment
 from modelyard_runtime.settings import settings_from
-from tests.factories import md_manifest
 
 
 def rendered_env(spec: dict[str, Any]) -> dict[str, str]:

@@ -42,7 +42,7 @@ def not_a_module():
 
 def modelyard(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "modelyard_runtime.modeltools.cli", *args],
+        [sys.executable, "-m", "modelyard_cli", *args],
         capture_output=True, text=True, timeout=600, cwd=cwd,
     )  # fmt: skip
 

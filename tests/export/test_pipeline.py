@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support.processes import RuntimeProcess
+from hack.testbed.processes import RuntimeProcess
 
 pytestmark = [pytest.mark.export, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ EXAMPLES = ["tabular_mlp", "image_classifier", "tiny_lm"]
 
 def modelyard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "modelyard_runtime.modeltools.cli", *args],
+        [sys.executable, "-m", "modelyard_cli", *args],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
 

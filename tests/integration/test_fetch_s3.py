@@ -15,7 +15,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from hack.cluster.localcluster import free_port
+from hack.cluster.base import free_port
 from modelyard_runtime.storage.fetch import FetchError, fetch
 
 pytestmark = pytest.mark.slow

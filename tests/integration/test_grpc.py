@@ -13,10 +13,10 @@ import tritonclient.grpc as grpcclient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
+from hack.testbed.metrics_text import value
+from hack.testbed.processes import RuntimeProcess
 from modelyard_runtime.protocol.pb import inference_pb2 as pb
 from modelyard_runtime.protocol.pb import inference_pb2_grpc
-from tests.support.metrics_text import value
-from tests.support.processes import RuntimeProcess
 from tests.support.reference import reference_output
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,8 @@ import orjson
 import pytest
 import tritonclient.grpc as grpcclient
 
-from tests.support.metrics_text import samples, value
-from tests.support.processes import RuntimeProcess
+from hack.testbed.metrics_text import samples, value
+from hack.testbed.processes import RuntimeProcess
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.metrics_text import value
-from tests.support.processes import RuntimeProcess
+from hack.testbed.metrics_text import value
+from hack.testbed.processes import RuntimeProcess
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests import factories
-from tests.support.processes import RuntimeProcess
+from hack.testbed import onnx_models
+from hack.testbed.processes import RuntimeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +72,7 @@ def test_matching_digest_serves(tmp_path: Path, models: dict[str, Path]) -> None
 
 
 def test_warmup_failure(tmp_path: Path) -> None:
-    model = factories.reshape_model(tmp_path / "reshape.onnx")
+    model = onnx_models.reshape_model(tmp_path / "reshape.onnx")
     message = fails_at(model, tmp_path, "--warmup", "1,8")
     assert message.startswith("warmup: batch size 8 failed")
 

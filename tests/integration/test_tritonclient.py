@@ -14,8 +14,8 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from tests.support.metrics_text import value
-from tests.support.processes import RuntimeProcess
+from hack.testbed.metrics_text import value
+from hack.testbed.processes import RuntimeProcess
 from tests.support.reference import reference_output
 
 pytestmark = pytest.mark.slow

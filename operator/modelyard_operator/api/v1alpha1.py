@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-GROUP: Final = "serving.modelyard.io"
+from modelyard_runtime.contract.names import GROUP as GROUP  # the API group, re-exported
+
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 KIND: Final = "ModelDeployment"
@@ -207,8 +208,10 @@ class Autoscaling(_Wire):
     max_replicas: int = Field(ge=1, le=1000)
     """Most replicas."""
     metric: Literal["latencyP95", "latencyP99", "inFlight", "queueDepth"] = "inFlight"
-    """Per-pod metric the HPA tracks; it reads modelyard_hpa_<metric> from the custom metrics API
-    (see docs/operator.md for the Prometheus adapter rules)."""
+    """Metric the autoscaler tracks: latencyP95 or latencyP99 (seconds; served by the custom
+    metrics API as modelyard_request_latency_p95_seconds / _p99_seconds), inFlight
+    (modelyard_requests_in_flight) or queueDepth (modelyard_queue_depth); docs/operator.md has
+    the Prometheus adapter rules."""
     target: Quantity
     """Target average value per pod: seconds for latency metrics (e.g. 250m = 0.25 s), requests
     for inFlight and queueDepth."""

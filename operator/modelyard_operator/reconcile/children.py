@@ -6,22 +6,14 @@ Pure and deterministic. ``desired_children`` is what the handler applies with se
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile import naming
 from modelyard_operator.reconcile.deployment import build_deployment
+from modelyard_runtime.contract.names import AUTOSCALING_METRICS
 
 Object = dict[str, Any]
-
-# The custom-metrics name the HPA reads for each spec.autoscaling.metric (docs/operator.md has
-# the Prometheus adapter rules that serve them from the runtime's histograms and gauges).
-HPA_METRICS: Final = {
-    "latencyP95": "modelyard_request_latency_p95_seconds",
-    "latencyP99": "modelyard_request_latency_p99_seconds",
-    "inFlight": "modelyard_requests_in_flight",
-    "queueDepth": "modelyard_queue_depth",
-}
 
 
 def _metadata(md: ModelDeployment, name: str | None = None) -> Object:
@@ -91,7 +83,7 @@ def build_hpa(md: ModelDeployment) -> Object | None:
                 {
                     "type": "Pods",
                     "pods": {
-                        "metric": {"name": HPA_METRICS[scaling.metric]},
+                        "metric": {"name": AUTOSCALING_METRICS[scaling.metric]},
                         "target": {"type": "AverageValue", "averageValue": str(scaling.target)},
                     },
                 }

@@ -10,16 +10,27 @@ import hashlib
 import json
 from typing import Final
 
-from modelyard_operator.api.v1alpha1 import GROUP, ModelDeployment
+from modelyard_operator.api.v1alpha1 import ModelDeployment
+from modelyard_runtime.contract.names import (
+    DEPLOYMENT_LABEL,
+    GRPC_PORT,
+    HTTP_PORT,
+    REVISION_LABEL,
+    TRACK_LABEL,
+    VERSION_LABEL,
+)
+
+__all__ = [
+    "DEPLOYMENT_LABEL",
+    "GRPC_PORT",
+    "HTTP_PORT",
+    "REVISION_LABEL",
+    "TRACK_LABEL",
+    "VERSION_LABEL",
+]
 
 MANAGED_BY: Final = "modelyard-operator"
 FIELD_MANAGER: Final = "modelyard-operator"
-DEPLOYMENT_LABEL: Final = f"{GROUP}/deployment"
-TRACK_LABEL: Final = f"{GROUP}/track"
-REVISION_LABEL: Final = f"{GROUP}/revision"
-VERSION_LABEL: Final = f"{GROUP}/model-version"
-HTTP_PORT: Final = 8080
-GRPC_PORT: Final = 8081
 
 
 def revision(md: ModelDeployment, image: str) -> str:

@@ -24,19 +24,10 @@ from modelyard_operator.api.v1alpha1 import (
     TrackStatus,
 )
 from modelyard_operator.reconcile import naming
+from modelyard_runtime.contract.names import MODEL_STAGES, STAGE_REASONS
 
 Object = Mapping[str, Any]
 
-STAGE_REASONS: Final = {
-    "download": "DownloadFailed",
-    "verify": "DigestMismatch",
-    "load": "LoadFailed",
-    "provider": "ProviderFailed",
-    "warmup": "WarmupFailed",
-    "settings": "InvalidSettings",
-    "listen": "ListenFailed",
-}
-MODEL_STAGES: Final = frozenset({"download", "verify"})
 WAITING_REASONS: Final = frozenset(
     {
         "CreateContainerConfigError",

@@ -1,25 +1,30 @@
 """Which onnxruntime execution providers to ask for, decided without touching CUDA noisily.
 
 ``plan_providers`` is pure (requested provider, GPU present?, providers the build has) -> the
-provider chain. ``gpu_present`` asks the NVIDIA driver through ctypes, so on a CPU-only host
+provider chain. ``gpu_present`` (``contract.gpu``) asks the NVIDIA driver, so on a CPU-only host
 ``auto`` picks the CPU quietly instead of letting onnxruntime-gpu print a failed CUDA load.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
 
+from modelyard_runtime.contract.gpu import CPU, CUDA, SHORT_NAMES, TENSORRT, gpu_present
+
+__all__ = [
+    "CPU",
+    "CUDA",
+    "SHORT_NAMES",
+    "TENSORRT",
+    "ProviderPlan",
+    "gpu_present",
+    "plan_providers",
+]
+
 log = logging.getLogger(__name__)
-
-CPU = "CPUExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-TENSORRT = "TensorrtExecutionProvider"
-
-SHORT_NAMES = {CPU: "cpu", CUDA: "cuda", TENSORRT: "tensorrt"}
 
 # CUDA EP options (onnxruntime docs, CUDA-ExecutionProvider): grow the arena only as asked,
 # search conv algorithms once per shape (warm-up runs every batch size before Ready).
@@ -68,18 +73,3 @@ def plan_providers(requested: str, *, gpu: bool, available: Sequence[str]) -> Pr
         return ProviderPlan((CPU,), f"this onnxruntime build has no {', '.join(missing)}")
     chain = tuple(name for name in wanted if name in available)
     return ProviderPlan((*chain, CPU))
-
-
-def gpu_present() -> bool:
-    """True when the NVIDIA driver loads and reports at least one device."""
-    try:
-        libcuda = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return False
-    count = ctypes.c_int(0)
-    try:
-        if libcuda.cuInit(0) != 0 or libcuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
-            return False
-    except AttributeError:
-        return False
-    return count.value > 0

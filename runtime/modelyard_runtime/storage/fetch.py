@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Final
 from urllib.parse import urlsplit
 
+from modelyard_runtime.contract.names import Stage
 from modelyard_runtime.errors import ModelyardError
 
 CHUNK: Final = 1 << 20
@@ -33,7 +34,7 @@ SCHEMES: Final = ("file", "http", "https", "s3", "gs")
 
 
 class FetchError(ModelyardError):
-    def __init__(self, stage: str, message: str) -> None:
+    def __init__(self, stage: Stage, message: str) -> None:
         super().__init__(f"{stage}: {message}")
         self.stage = stage
         self.message = message

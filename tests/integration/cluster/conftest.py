@@ -14,9 +14,10 @@ import pytest
 
 from hack.cluster import images
 from hack.cluster import node as node_module
-from hack.cluster.localcluster import ROOT, LocalCluster
+from hack.cluster.base import ROOT
+from hack.cluster.localcluster import LocalCluster
 from hack.cluster.node import RealNode
-from tests.support.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess
 
 
 @pytest.hookimpl(wrapper=True)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from hack.cluster.localcluster import ROOT, LocalCluster
-from tests.factories import md_manifest
+from hack.cluster.base import ROOT
+from hack.cluster.localcluster import LocalCluster
+from hack.testbed.manifests import md_manifest
 
 pytestmark = pytest.mark.cluster
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hack.cluster.localcluster import NODE_NAME, ROOT, LocalCluster
+from hack.cluster.base import ROOT
+from hack.cluster.localcluster import NODE_NAME, LocalCluster
 from tests.support.kube import eventually
 
 pytestmark = pytest.mark.cluster

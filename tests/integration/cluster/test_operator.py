@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from hack.cluster.localcluster import LocalCluster
-from tests.factories import md_manifest
+from hack.testbed.manifests import md_manifest
+from hack.testbed.operator import OperatorProcess
 from tests.support.kube import condition, eventually, get
-from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 

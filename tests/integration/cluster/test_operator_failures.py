@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from hack.cluster.localcluster import LocalCluster
-from tests.factories import md_manifest, tiny_model
+from hack.testbed.manifests import md_manifest
+from hack.testbed.onnx_models import tiny_model
+from hack.testbed.operator import OperatorProcess
 from tests.support.kube import condition, eventually, get
-from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 WRONG = "0" * 64

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hack.cluster.localcluster import LocalCluster
-from tests.support.processes import RuntimeProcess
+from hack.testbed.processes import RuntimeProcess
 
 pytestmark = pytest.mark.cluster
 

@@ -20,11 +20,13 @@ from typing import Any
 import pytest
 
 from hack.cluster import node
+from hack.cluster.base import NODE_IP
 from hack.cluster.localcluster import LocalCluster
-from tests.factories import md_manifest, tiny_model
+from hack.testbed.manifests import md_manifest
+from hack.testbed.metrics_text import value
+from hack.testbed.onnx_models import tiny_model
+from hack.testbed.operator import OperatorProcess
 from tests.support.kube import condition, eventually, get
-from tests.support.metrics_text import value
-from tests.support.operator import OperatorProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ROW = [1.0, 2.0, 3.0, 4.0]
@@ -34,10 +36,10 @@ ROW = [1.0, 2.0, 3.0, 4.0]
 def model_store(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """(directory, base URL) of an HTTP file server on the node address."""
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer((node.NODE_IP, 0), handler)
+    server = http.server.ThreadingHTTPServer((NODE_IP, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield tmp_path, f"http://{node.NODE_IP}:{server.server_address[1]}"
+    yield tmp_path, f"http://{NODE_IP}:{server.server_address[1]}"
     server.shutdown()
     thread.join()
     server.server_close()

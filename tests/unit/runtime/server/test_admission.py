@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from hack.testbed.metrics_text import value
 from modelyard_runtime.datatypes import Array, TensorSpec
 from modelyard_runtime.server.app import build_app
 from modelyard_runtime.server.state import ServerState
@@ -18,7 +19,6 @@ from modelyard_runtime.session.fake import FakeSession
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import LoadedModel
 from tests.support.asyncwait import eventually
-from tests.support.metrics_text import value
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[web.Application], Awaitable[Client]]

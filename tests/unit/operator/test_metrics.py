@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from hack.testbed.metrics_text import samples
 from modelyard_operator.metrics import PHASES, OperatorMetrics
-from tests.support.metrics_text import samples
 
 
 def phase_samples(metrics: OperatorMetrics) -> dict[tuple[str, str, str], float]:

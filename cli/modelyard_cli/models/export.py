@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from modelyard_runtime.modeltools.onnxfile import ModelToolError, check_and_pin_ir, need
+from modelyard_cli.models.onnx_model import ModelToolError, check_and_pin_ir, need
 
 DEFAULT_OPSET: Final = 17
 DTYPES: Final = ("float32", "float16", "int64", "int32", "bool")

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from modelyard_runtime.modeltools.compare import agreement_text, top1_agreement
-from modelyard_runtime.modeltools.export import InputSpec, run_torch
-from modelyard_runtime.modeltools.onnxfile import ModelToolError, need
+from modelyard_cli.models.compare import agreement_text, top1_agreement
+from modelyard_cli.models.export import InputSpec, run_torch
+from modelyard_cli.models.onnx_model import ModelToolError, need
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Reading an ONNX file for the user CLI: describe it, digest it, write its manifest.
+"""Reading an ONNX model with the onnx package: describe it, digest it, write its manifest.
 
 ``describe`` never loads external weights and never runs the model. ``ModelToolError`` carries a
 message for people; the CLI prints it and exits non-zero (no traceback).
@@ -7,18 +7,15 @@ message for people; the CLI prints it and exits non-zero (no traceback).
 from __future__ import annotations
 
 import collections
-import json
 from pathlib import Path
 from typing import Any, Final
 
-from modelyard_runtime.errors import ModelyardError
-from modelyard_runtime.startup import sha256_file
+from modelyard_cli.errors import ModelToolError
+from modelyard_runtime.contract.digest import sha256_file
+
+__all__ = ["ModelToolError", "check_and_pin_ir", "describe", "load", "manifest", "need"]
 
 ORT_MAX_IR: Final = 13  # the newest IR the pinned onnxruntime (1.31) reads; onnx 1.23 writes 14
-
-
-class ModelToolError(ModelyardError):
-    """A user-facing failure of a ``modelyard`` command."""
 
 
 def need(module: str, extra: str = "export") -> Any:
@@ -104,7 +101,3 @@ def manifest(path: Path, *, name: str, version: str) -> dict[str, Any]:
         "opset": info["opsets"].get("ai.onnx", 0),
         "producer": info["producer"],
     }
-
-
-def write_manifest(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

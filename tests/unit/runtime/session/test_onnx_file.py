@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from hack.testbed import onnx_models
 from modelyard_runtime.session import onnx_file
-from tests import factories
 
 
 def test_reads_ir_version_producer_and_opset(models: dict[str, Path]) -> None:
     header = onnx_file.read_header(models["tiny"])
-    assert header.ir_version == factories.IR_VERSION
-    assert header.default_opset == factories.OPSET
+    assert header.ir_version == onnx_models.IR_VERSION
+    assert header.default_opset == onnx_models.OPSET
     assert header.producer_name == "modelyard-tests"
 
 

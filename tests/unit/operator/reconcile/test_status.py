@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hack.testbed.manifests import md_manifest
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile.naming import REVISION_LABEL
 from modelyard_operator.reconcile.status import (
@@ -14,7 +15,6 @@ from modelyard_operator.reconcile.status import (
     compute_status,
     pod_failure,
 )
-from tests.factories import md_manifest
 
 NOW, LATER = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 REV = "abc123"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from hack.testbed.manifests import md_manifest
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile import naming
 from modelyard_operator.reconcile.children import build_hpa, build_pdb, desired_children
 from modelyard_operator.reconcile.deployment import build_deployment, seconds
-from tests.factories import md_manifest
 
 
 def model(**kwargs: Any) -> ModelDeployment:

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from hack.testbed.metrics_text import samples, value
 from modelyard_runtime.server.app import build_app
 from modelyard_runtime.server.processes import ProcessGroup
 from modelyard_runtime.server.state import ServerState
-from tests.support.metrics_text import samples, value
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[web.Application], Awaitable[Client]]

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from modelyard_runtime.session.providers import gpu_present
-from tests.factories import tiny_model
+from hack.testbed.onnx_models import tiny_model
+from modelyard_runtime.contract.gpu import gpu_present
 
 
 def modelyard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "modelyard_runtime.modeltools.cli", *args],
+        [sys.executable, "-m", "modelyard_cli", *args],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

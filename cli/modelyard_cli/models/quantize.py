@@ -15,9 +15,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from modelyard_runtime.modeltools.compare import agreement_text, top1_agreement
-from modelyard_runtime.modeltools.export import ort_session
-from modelyard_runtime.modeltools.onnxfile import ModelToolError, check_and_pin_ir, load, need
+from modelyard_cli.models.compare import agreement_text, top1_agreement
+from modelyard_cli.models.export import ort_session
+from modelyard_cli.models.onnx_model import ModelToolError, check_and_pin_ir, load, need
 
 MODES: Final = ("int8-dynamic", "int8-static", "fp16")
 

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelyard_runtime.modeltools.onnxfile import ModelToolError, describe, manifest, need
-from modelyard_runtime.session.providers import gpu_present
+from modelyard_cli.models.onnx_model import ModelToolError, describe, manifest, need
+from modelyard_runtime.contract.gpu import BY_SHORT_NAME, gpu_present
 
 
 def _export(args: argparse.Namespace) -> None:
-    from modelyard_runtime.modeltools import export
+    from modelyard_cli.models import export
 
     inputs = [export.InputSpec.parse(text, i) for i, text in enumerate(args.input)]
     outputs = args.output_name or ["output"]
@@ -43,7 +43,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _quantize(args: argparse.Namespace) -> None:
-    from modelyard_runtime.modeltools.quantize import quantize
+    from modelyard_cli.models.quantize import quantize
 
     out = args.out or args.model.with_name(f"{args.model.stem}.{args.mode}.onnx")
     report = quantize(args.model, out, mode=args.mode, calibration=args.calibration)
@@ -56,8 +56,8 @@ def _quantize(args: argparse.Namespace) -> None:
 
 
 def _prune(args: argparse.Namespace) -> None:
-    from modelyard_runtime.modeltools import export
-    from modelyard_runtime.modeltools.prune import prune_module
+    from modelyard_cli.models import export
+    from modelyard_cli.models.prune import prune_module
 
     inputs = [export.InputSpec.parse(text, i) for i, text in enumerate(args.input)]
     module = export.build_module(args.target, args.checkpoint)
@@ -97,9 +97,7 @@ def _inspect(args: argparse.Namespace) -> None:
 def provider_warnings(path: Path, provider: str) -> list[str]:
     """What keeps the model from running wholly on ``provider`` (cpu, cuda, tensorrt)."""
     ort = need("onnxruntime", "runtime")
-    names = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
-             "tensorrt": "TensorrtExecutionProvider"}  # fmt: skip
-    wanted = names[provider]
+    wanted = BY_SHORT_NAME[provider]
     usable = wanted in ort.get_available_providers() and (provider == "cpu" or gpu_present())
     if not usable:
         return [f"{wanted} is not available on this machine, so operator support on "

@@ -11,9 +11,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from hack.cluster.localcluster import free_port
-from tests.support.metrics_text import samples
-from tests.support.processes import RuntimeProcess
+from hack.cluster.base import free_port
+from hack.testbed.metrics_text import samples
+from hack.testbed.processes import RuntimeProcess
 
 
 class OperatorProcess:

@@ -1,11 +1,10 @@
-"""Test models built in code with onnx.helper (IR version 10: onnxruntime 1.31 rejects IR 14)."""
+"""ONNX models built in code with onnx.helper (IR version 10: onnxruntime 1.31 rejects IR 14)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -91,34 +90,3 @@ def reshape_model(path: Path) -> Path:
     shape = numpy_helper.from_array(np.array([2, 2], dtype=np.int64), "shape")
     node = helper.make_node("Reshape", ["x", "shape"], ["y"])
     return _save(helper.make_graph([node], "reshape", [x], [y], [shape]), path)
-
-
-def md_manifest(
-    name: str,
-    *,
-    uri: str = "",
-    version: str = "v1",
-    replicas: int | None = None,
-    sha256: str | None = None,
-    secret: str | None = None,
-    autoscaling: bool = False,
-    extra_spec: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A ModelDeployment manifest as a user writes it (camelCase, defaults left out)."""
-    model: dict[str, Any] = {"uri": uri or f"s3://models/{name}.onnx", "version": version}
-    if sha256:
-        model["sha256"] = sha256
-    if secret:
-        model["storageSecretRef"] = {"name": secret}
-    spec: dict[str, Any] = {"model": model}
-    if replicas is not None:
-        spec["replicas"] = replicas
-    if autoscaling:
-        spec["autoscaling"] = {"minReplicas": 1, "maxReplicas": 4, "target": 8}
-    spec.update(extra_spec or {})
-    return {
-        "apiVersion": "serving.modelyard.io/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": name},
-        "spec": spec,
-    }

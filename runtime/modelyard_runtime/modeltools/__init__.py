@@ -1,1 +1,0 @@
-"""The `modelyard` user CLI for model files: export, quantize, prune, digest, inspect."""
