@@ -14,12 +14,12 @@ help: ## list targets
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[runtime,operator,dev]"
+	$(PY) -m pip install -q -e ".[runtime,operator,cli,dev]"
 	touch $@
 
 # torch (several GB of CUDA wheels) only for the export pipeline and its tests.
 $(VENV)/.installed-export: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[runtime,operator,dev,export]"
+	$(PY) -m pip install -q -e ".[runtime,operator,cli,dev,export]"
 	touch $@
 
 export-deps: $(VENV)/.installed-export ## install the export extra (torch) into .venv

@@ -1,4 +1,6 @@
-"""``modelyard``: the user CLI for models: export, quantize, prune, digest, inspect.
+"""``modelyard``: the user CLI: model files (export, quantize, prune, digest, inspect) and
+rollouts (``rollout status|promote|abort|pause|resume|retry|history``; also installed as
+``kubectl-modelyard``, so ``kubectl modelyard rollout status NAME`` works).
 
 Each command prints what it did, exits 0 on success and 1 with one ``modelyard <cmd>: error:``
 line on failure (never a bare traceback); 2 is a usage error. torch, onnx and
@@ -15,7 +17,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from modelyard_cli.models.onnx_model import ModelToolError, describe, manifest, need
+from modelyard_cli.errors import CliError
+from modelyard_cli.models.onnx_model import describe, manifest, need
+from modelyard_cli.rollout import commands as rollout_commands
 from modelyard_runtime.contract.gpu import BY_SHORT_NAME, gpu_present
 
 
@@ -171,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_inspect)
+
+    rollout_commands.add_parser(commands)
     return parser
 
 
@@ -179,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except ModelToolError as e:
+    except CliError as e:
         print(f"modelyard {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0

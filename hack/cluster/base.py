@@ -117,6 +117,23 @@ class Components:
         with self.pids.open("a") as pids:
             pids.write(f"{process.pid} {name}\n")
 
+    def stop(self, name: str, timeout: float = 30.0) -> None:
+        """SIGTERM the running component ``name`` (the one started last under that name) and
+        wait for it to exit; its line in ``pids`` stays (stopping it again is harmless)."""
+        pid = None
+        for line in self.pids.read_text().splitlines():
+            number, component = line.split()
+            if component == name:
+                pid = int(number)
+        if pid is None:
+            raise ClusterError(f"no component {name} was started here")
+        for process in self.processes:
+            if process.pid == pid:
+                process.terminate()
+                process.wait(timeout)
+                return
+        raise ClusterError(f"component {name} (pid {pid}) was not started by this process")
+
     def wait_started(
         self, name: str, ready: Callable[[], bool], timeout: float, what: str | None = None
     ) -> None:

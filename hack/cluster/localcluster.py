@@ -37,7 +37,7 @@ from hack.cluster.base import (
     kubeconfig,
     wait_until,
 )
-from hack.cluster.node import RealNode
+from hack.cluster.node import POD_SUBNET, RealNode
 
 BUILD = ROOT / "hack" / "cluster" / "build.sh"
 TIERS = ("A", "B", "C", "D")
@@ -46,6 +46,9 @@ SERVICE_CIDR = "10.0.0.0/16"  # bookkeeping only: nothing ever connects to these
 # can run a real server on a pod's IP.
 POD_CIDR = "127.1.0.0/16"
 NODE_NAME = "kwok-node-0"
+# Addresses Prometheus may scrape: loopback and the real node's pod bridge (POD_SUBNET), nothing
+# else (this machine may send traffic nowhere else).
+SCRAPE_SAFE = r"127\..+|" + POD_SUBNET.rsplit(".", 1)[0].replace(".", r"\.") + r"\.[0-9]+:.+"
 
 
 def bin_dir(*, prometheus: bool = False) -> Path:
@@ -248,6 +251,14 @@ class LocalCluster:
             "prometheus", healthy(f"{self.prometheus_url}/-/ready"), timeout
         )
 
+    def stop_prometheus(self) -> None:
+        """Stop Prometheus (a test of what happens while it is down); ``start_prometheus``
+        brings it back on the same port with the same data."""
+        self.components.stop("prometheus")
+
+    def start_prometheus(self, timeout: float = 60.0) -> None:
+        self._up_prometheus(timeout)
+
     def start_node(self, timeout: float = 120.0) -> RealNode:
         """Join the real node (tier D: kubelet + containerd) to this running cluster."""
         node = RealNode(self)
@@ -371,8 +382,8 @@ def prometheus_config(server: str, pki: pki_module.Pki) -> dict[str, object]:
                  "action": "keep"},
                 {"source_labels": ["__meta_kubernetes_pod_ip"], "regex": "(.+)",
                  "target_label": "__address__", "replacement": "${1}:8080"},
-                # Safety: this machine may only send traffic to loopback.
-                {"source_labels": ["__address__"], "regex": r"127\..+", "action": "keep"},
+                # Safety: only loopback (kwok's pods) and the real node's own pod bridge.
+                {"source_labels": ["__address__"], "regex": SCRAPE_SAFE, "action": "keep"},
                 {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
                 {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             ],

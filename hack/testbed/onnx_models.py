@@ -90,3 +90,37 @@ def reshape_model(path: Path) -> Path:
     shape = numpy_helper.from_array(np.array([2, 2], dtype=np.int64), "shape")
     node = helper.make_node("Reshape", ["x", "shape"], ["y"])
     return _save(helper.make_graph([node], "reshape", [x], [y], [shape]), path)
+
+
+def failing_model(path: Path) -> Path:
+    """x: FP32 [N,4] -> y: FP32 [N,4], like ``tiny_model``, but every value of x is used as an
+    index into a 2-element table: the zeros of warm-up pass (the pod becomes Ready), real
+    inputs of 2 or more fail inside onnxruntime (a 500 for every such request)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    table = numpy_helper.from_array(np.array([1.0, 2.0], dtype=np.float32), "table")
+    nodes = [
+        helper.make_node("Cast", ["x"], ["index"], to=TensorProto.INT64),
+        helper.make_node("Gather", ["table", "index"], ["y"], axis=0),
+    ]
+    return _save(helper.make_graph(nodes, "failing", [x], [y], initializer=[table]), path)
+
+
+def slow_model(path: Path, *, width: int = 3072, hidden: int = 4, seed: int = 0) -> Path:
+    """x: FP32 [N,4] -> y: FP32 [N,4] through ``hidden`` ReLU layers of ``width``: the same
+    interface as ``tiny_model``'s input, and tens of milliseconds a row on one CPU."""
+    sizes = (4, *([width] * hidden), 4)
+    rng = np.random.default_rng(seed)
+    nodes, weights = [], []
+    previous = "x"
+    for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
+        weights.append(numpy_helper.from_array(w, f"w{layer}"))
+        out = "y" if layer == len(sizes) - 2 else f"h{layer}"
+        nodes.append(helper.make_node("MatMul", [previous, f"w{layer}"], [out]))
+        if out != "y":
+            nodes.append(helper.make_node("Relu", [out], [f"r{layer}"]))
+            previous = f"r{layer}"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    return _save(helper.make_graph(nodes, "slow", [x], [y], initializer=weights), path)

@@ -67,6 +67,12 @@ class OperatorProcess:
     def log(self) -> str:
         return self.process.log if self.process else ""
 
+    def kill(self) -> None:
+        """SIGKILL: the operator gets no chance to finish anything (a crash, an OOM kill)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process = None
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

@@ -18,15 +18,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import aiohttp
 import kopf
 from aiohttp import web
 
 from modelyard_operator import __version__
+from modelyard_operator.analysis.prometheus import PrometheusSource
 from modelyard_operator.config import OperatorConfig, load_config
+from modelyard_operator.controller.sync import Controller
+from modelyard_operator.controller.view import View
 from modelyard_operator.errors import ConfigError
-from modelyard_operator.handlers.modeldeployment import build_registry
+from modelyard_operator.handlers.connection import Connection
+from modelyard_operator.handlers.registry import build_registry
 from modelyard_operator.handlers.settings import configure
-from modelyard_operator.handlers.state import OperatorState
+from modelyard_operator.metrics import OperatorMetrics
 
 log = logging.getLogger("modelyard_operator")
 
@@ -64,26 +69,33 @@ def configure_logging(config: OperatorConfig) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
-async def serve_metrics(state: OperatorState) -> web.AppRunner:
+async def serve_metrics(metrics_: OperatorMetrics, port: int) -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=state.metrics.render(), content_type="text/plain")
+        return web.Response(body=metrics_.render(), content_type="text/plain")
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "0.0.0.0", state.config.metrics_port)
+    site = web.TCPSite(runner, "0.0.0.0", port)
     await site.start()
     log.info("metrics on %s/metrics", site.name)
     return runner
 
 
 async def run(config: OperatorConfig) -> None:
-    state = OperatorState(config=config)
-    registry = build_registry(state)
+    identity = os.environ.get("POD_NAME") or socket.gethostname()
+    connection = Connection(max_concurrent_reconciles=config.max_concurrent_reconciles)
+    prometheus = aiohttp.ClientSession() if config.prometheus_url else None
+    source = PrometheusSource(prometheus, config.prometheus_url) if prometheus else None
+    controller = Controller(
+        config=config, client=connection, view=View({}, {}, {}), source=source,
+        identity=identity,
+    )  # fmt: skip
+    registry = build_registry(controller, connection)
     settings = kopf.OperatorSettings()
     configure(settings)
-    runner = await serve_metrics(state)
+    runner = await serve_metrics(controller.metrics, config.metrics_port)
     try:
         await kopf.operator(
             registry=registry,
@@ -92,13 +104,15 @@ async def run(config: OperatorConfig) -> None:
             # kopf would ask the password database for the user name, which a container's
             # arbitrary uid (65532 here) is not in; the pod (or host) name says more anyway.
             # (cast: kopf types it as a NewType of str that it does not export.)
-            identity=cast(Any, os.environ.get("POD_NAME") or socket.gethostname()),
+            identity=cast(Any, identity),
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
             liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
         )
     finally:
         await runner.cleanup()
+        if prometheus is not None:
+            await prometheus.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

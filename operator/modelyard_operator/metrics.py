@@ -4,12 +4,13 @@
 phase, 0 otherwise) and is dropped when the ModelDeployment is deleted. It is rendered at scrape
 time from one dict entry per ModelDeployment: six labelled gauge children each (a lock, a value
 and their dicts) came to about 6 MiB at a thousand ModelDeployments. The canary metrics are
-registered here so their names are part of the contract from the start; they stay empty until a
-canary rollout runs.
+updated by the controller as rollouts run: the weight while a canary runs, a count per finished
+rollout (promoted, rolled_back, aborted, superseded) and per analysis check.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Final, get_args
 
@@ -20,6 +21,12 @@ from prometheus_client.registry import Collector
 from modelyard_operator.api.v1alpha1 import Phase
 
 PHASES: Final = get_args(Phase)
+RESULT_LABELS: Final = {
+    "Promoted": "promoted",
+    "RolledBack": "rolled_back",
+    "Aborted": "aborted",
+    "Superseded": "superseded",
+}
 RECONCILE_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -67,7 +74,7 @@ class OperatorMetrics:
         )
         self.rollouts_total = Counter(
             "modelyard_rollouts_total",
-            "Finished rollouts by result (promoted, rolled_back, aborted).",
+            "Finished canary rollouts by result (promoted, rolled_back, aborted, superseded).",
             ("namespace", "name", "result"),
             registry=reg,
         )
@@ -81,8 +88,26 @@ class OperatorMetrics:
     def set_phase(self, namespace: str, name: str, phase: str) -> None:
         self.rollout_phase.phases[namespace, name] = phase
 
+    def set_canary_weight(self, namespace: str, name: str, weight: int | None) -> None:
+        """The canary's share of traffic (percent); None: no canary, no series."""
+        if weight is None:
+            with contextlib.suppress(KeyError):
+                self.canary_weight.remove(namespace, name)
+        else:
+            self.canary_weight.labels(namespace, name).set(weight)
+
+    def rollout_ended(self, namespace: str, name: str, result: str) -> None:
+        """A canary ended: Promoted, RolledBack, Aborted or Superseded."""
+        label = RESULT_LABELS.get(result, result.lower())
+        self.rollouts_total.labels(namespace, name, label).inc()
+
+    def check_done(self, namespace: str, name: str, metric: str, result: str) -> None:
+        self.analysis_checks_total.labels(namespace, name, metric, result).inc()
+
     def forget(self, namespace: str, name: str) -> None:
         self.rollout_phase.phases.pop((namespace, name), None)
+        with contextlib.suppress(KeyError):
+            self.canary_weight.remove(namespace, name)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from modelyard_operator.reconcile.status import pod_failure
+from modelyard_operator.reconcile.observed import pod_failure
 from modelyard_runtime.contract import names
 from modelyard_runtime.metrics import RuntimeMetrics
 

@@ -14,7 +14,9 @@ def rendered_env(spec: dict[str, Any]) -> dict[str, str]:
     manifest = md_manifest("fraud", sha256="b" * 64, extra_spec=spec)
     manifest["metadata"].update(namespace="risk", uid="u")
     md = ModelDeployment.model_validate(manifest)
-    container = build_deployment(md, "img", rev="r9")["spec"]["template"]["spec"]["containers"][0]
+    container = build_deployment(md, "img", rev="r9", replicas=1)["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     refs = {
         e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"]

@@ -63,6 +63,9 @@ def structural(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Schema:
         elif key == "exclusiveMinimum":
             out["minimum"] = value
             out["exclusiveMinimum"] = True
+        elif key == "exclusiveMaximum":
+            out["maximum"] = value
+            out["exclusiveMaximum"] = True
         elif key == "properties":
             out["properties"] = {name: structural(child, defs) for name, child in value.items()}
         elif key == "description":

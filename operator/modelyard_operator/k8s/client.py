@@ -1,8 +1,9 @@
 """The only code that talks to the API server for the operator's own writes.
 
-A thin aiohttp client built from the credentials kopf logged in with (one source of truth):
-server-side apply with the operator's field manager, get, delete, and status merge-patches.
-Every call has a timeout; HTTP failures become ``K8sError`` subclasses that carry the status.
+``HttpKubeClient`` implements ``k8s.api.KubeClient`` with a thin aiohttp client built from the
+credentials kopf logged in with (one source of truth): server-side apply with the operator's
+field manager, get, delete, merge patches (of an object or its status) and create. Every call
+has a timeout; HTTP failures become ``K8sError`` subclasses that carry the status.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ PLURALS: Final = {
     "Secret": "secrets",
     "ModelDeployment": "modeldeployments",
     "Pod": "pods",
+    "Event": "events",
 }
 
 
@@ -150,8 +152,8 @@ def open_session(credentials: Credentials, *, limit: int, user_agent: str) -> ai
     )
 
 
-class KubeClient:
-    """Async API client over a session it does not own (``open_session``)."""
+class HttpKubeClient:
+    """``KubeClient`` over a session it does not own (``open_session``)."""
 
     def __init__(self, session: aiohttp.ClientSession, server: str, *, field_manager: str) -> None:
         self._server = server.rstrip("/")
@@ -186,7 +188,6 @@ class KubeClient:
             raise error_for(0, method, path, str(e) or type(e).__name__) from e
 
     async def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> Object:
-        """Server-side apply ``obj`` with the operator's field manager; returns the live object."""
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         params = {"fieldManager": self._field_manager, "force": "true" if force else "false"}
@@ -200,11 +201,26 @@ class KubeClient:
     async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         await self._request("DELETE", object_path(api_version, kind, namespace, name))
 
+    async def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> Object:
+        return await self._request(
+            "PATCH",
+            object_path(api_version, kind, namespace, name),
+            body=patch,
+            content_type="application/merge-patch+json",
+            params={"fieldManager": self._field_manager},
+        )
+
     async def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> Object:
-        """Merge-patch the status subresource (never ``spec``)."""
         path = object_path(api_version, kind, namespace, name) + "/status"
         return await self._request(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
         )
+
+    async def create(self, obj: Mapping[str, Any]) -> Object:
+        meta = obj["metadata"]
+        path = collection_path(obj["apiVersion"], PLURALS[obj["kind"]], meta["namespace"])
+        return await self._request("POST", path, body=obj)

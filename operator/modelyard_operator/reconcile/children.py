@@ -1,17 +1,24 @@
-"""Every child object of a ModelDeployment, in apply order: Deployment, Service, PDB, HPA.
+"""The child objects of a ModelDeployment besides its Deployments: Service, PDB, HPA.
 
-Pure and deterministic. ``desired_children`` is what the handler applies with server-side apply;
-``stale_kinds`` names the optional children (the HPA) that must be deleted when the spec drops them.
+Pure and deterministic. ``static_children`` is what the handler applies with server-side apply
+when the spec changes (the Deployments follow the rollout: ``reconcile.rollout``);
+``stale_kinds`` names the optional children (the HPA) that must be deleted when the spec drops
+them. ``with_digest`` stamps an object with a digest of itself, so an unchanged object is never
+written again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Final
 
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile import naming
-from modelyard_operator.reconcile.deployment import build_deployment
-from modelyard_runtime.contract.names import AUTOSCALING_METRICS
+from modelyard_runtime.contract.names import AUTOSCALING_METRICS, GROUP
+
+APPLIED_DIGEST_ANNOTATION: Final = f"{GROUP}/applied-digest"
 
 Object = dict[str, Any]
 
@@ -92,12 +99,25 @@ def build_hpa(md: ModelDeployment) -> Object | None:
     }
 
 
-def desired_children(md: ModelDeployment, image: str, rev: str) -> list[Object]:
-    children = [build_deployment(md, image, rev=rev), build_service(md), build_pdb(md)]
+def static_children(md: ModelDeployment) -> list[Object]:
+    children = [build_service(md), build_pdb(md)]
     hpa = build_hpa(md)
     if hpa is not None:
         children.append(hpa)
     return children
+
+
+def with_digest(obj: Object) -> Object:
+    """``obj`` with annotation ``APPLIED_DIGEST_ANNOTATION``: a digest of everything else in it."""
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+    meta = obj["metadata"]
+    annotations = {**meta.get("annotations", {}), APPLIED_DIGEST_ANNOTATION: digest}
+    return {**obj, "metadata": {**meta, "annotations": annotations}}
+
+
+def applied_digest(obj: Mapping[str, Any]) -> str:
+    return str(((obj.get("metadata") or {}).get("annotations") or {}).get(
+        APPLIED_DIGEST_ANNOTATION, ""))  # fmt: skip
 
 
 def stale_kinds(md: ModelDeployment) -> list[tuple[str, str]]:

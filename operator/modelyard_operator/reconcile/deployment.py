@@ -6,11 +6,10 @@ server-side apply of an unchanged spec changes nothing. The pod passes PodSecuri
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from modelyard_operator.api.v1alpha1 import ModelDeployment
+from modelyard_operator.api.v1alpha1 import ModelDeployment, seconds
 from modelyard_operator.reconcile import naming
 from modelyard_runtime.settings import Settings, to_env
 
@@ -20,15 +19,8 @@ PVC_MOUNT: Final = "/mnt/source"
 AUTH_MOUNT: Final = "/var/run/secrets/modelyard/auth"
 RUN_AS_USER: Final = 65532
 GPU_PREFIXES: Final = ("nvidia.com/gpu", "nvidia.com/mig-")
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 Object = dict[str, Any]
-
-
-def seconds(duration: str) -> float:
-    """``"1m30s"`` -> 90.0 (the CRD pattern has already checked the form)."""
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration))
 
 
 def wants_gpu(md: ModelDeployment) -> bool:
@@ -214,8 +206,12 @@ def pod_spec(md: ModelDeployment, image: str, *, rev: str, track: str) -> Object
     return spec
 
 
-def build_deployment(md: ModelDeployment, image: str, *, rev: str, track: str = "stable") -> Object:
-    name = md.metadata.name if track == "stable" else f"{md.metadata.name}-{track}"
+def build_deployment(
+    md: ModelDeployment, image: str, *, rev: str, track: str = "stable", replicas: int | None
+) -> Object:
+    """The track's Deployment of revision ``rev``; ``replicas`` None leaves the count to an
+    autoscaler (the field is then not applied, so the operator never fights it)."""
+    name = naming.deployment_name(md, track)
     spec: Object = {
         "selector": {"matchLabels": naming.selector_labels(md, track)},
         "progressDeadlineSeconds": max(1, int(seconds(md.spec.progress_deadline))),
@@ -229,8 +225,8 @@ def build_deployment(md: ModelDeployment, image: str, *, rev: str, track: str = 
             "spec": pod_spec(md, image, rev=rev, track=track),
         },
     }
-    if md.spec.autoscaling is None:
-        spec["replicas"] = md.spec.replicas
+    if replicas is not None:
+        spec["replicas"] = replicas
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -12,6 +12,7 @@ from typing import Final
 
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_runtime.contract.names import (
+    ACTION_ANNOTATION,
     DEPLOYMENT_LABEL,
     GRPC_PORT,
     HTTP_PORT,
@@ -21,6 +22,7 @@ from modelyard_runtime.contract.names import (
 )
 
 __all__ = [
+    "ACTION_ANNOTATION",
     "DEPLOYMENT_LABEL",
     "GRPC_PORT",
     "HTTP_PORT",
@@ -44,6 +46,15 @@ def revision(md: ModelDeployment, image: str) -> str:
     }
     digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
     return digest[:10]
+
+
+def deployment_name(md: ModelDeployment, track: str) -> str:
+    return track_deployment_name(md.metadata.name, track)
+
+
+def track_deployment_name(name: str, track: str) -> str:
+    """The stable track's Deployment has the ModelDeployment's name; the canary's adds -canary."""
+    return name if track == "stable" else f"{name}-{track}"
 
 
 def selector_labels(md: ModelDeployment, track: str = "stable") -> dict[str, str]:

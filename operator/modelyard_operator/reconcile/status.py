@@ -1,61 +1,50 @@
-"""Status from what was observed: the Deployment, its pods, and what the handler found missing.
+"""Status from what was observed and what the rollout decided. Pure.
 
-Pure: ``compute_status`` takes the ModelDeployment, the observed objects and ``now`` and returns
-the new status plus the condition transitions worth an Event. A pod that cannot start is read
-from its containers' termination messages (``stage: reason``, design §3), so the status names the
-stage (download, verify, load, provider, warmup) instead of a generic CrashLoopBackOff.
+``compute_status`` takes the ModelDeployment, the observed tracks and pods, the rollout's
+``Plan`` and ``now``; it returns the new status and the condition transitions worth an Event.
+Conditions: Ready (the model is served), Progressing (a rollout moves; its reason names the
+step), ModelVerified (the desired revision's file passed its digest), CanaryHealthy (the last
+analysis), Degraded (something fails, or a rollback happened).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
 
 from modelyard_operator.api.v1alpha1 import (
-    HISTORY_LIMIT,
+    CanaryStatus,
     Condition,
     ConditionStatus,
-    HistoryEntry,
     ModelDeployment,
     ModelDeploymentStatus,
     Phase,
     TrackStatus,
 )
-from modelyard_operator.reconcile import naming
-from modelyard_runtime.contract.names import MODEL_STAGES, STAGE_REASONS
-
-Object = Mapping[str, Any]
-
-WAITING_REASONS: Final = frozenset(
-    {
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-    }
+from modelyard_operator.reconcile import history, naming
+from modelyard_operator.reconcile.observed import (
+    Failure,
+    Object,
+    Problem,
+    Track,
+    first_failure,
+    init_succeeded,
+    pod_ready,
+    revision_of,
+    track_of,
 )
-_STAGE_LINE = re.compile(r"^\s*([a-z]+):\s*(.+)$", re.DOTALL)
+from modelyard_operator.reconcile.rollout import Apply, Plan, achieved_weight
+from modelyard_runtime.contract.names import MODEL_STAGES
+
+Verdict = tuple[ConditionStatus, str, str]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Failure:
-    """Why a pod of the current revision cannot serve."""
-
-    stage: str
-    reason: str
-    message: str
-    pod: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Problem:
-    """Something the handler found before any pod ran (e.g. a Secret that does not exist)."""
-
-    reason: str
-    message: str
+class Observed:
+    stable: Track
+    canary: Track
+    pods: Sequence[Object]
+    problem: Problem | None = None  # found by the handler (a missing Secret, a rejected child)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -70,108 +59,89 @@ class Transition:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Observed:
-    deployment: Object | None
-    pods: Sequence[Object]
-    problem: Problem | None = None
+class _Facts:
+    """What the conditions and the phase are decided from."""
+
+    md: ModelDeployment
+    observed: Observed
+    plan: Plan
+    rev: str
+    problem: Problem | None
+    direct: bool  # no canary: the stable Deployment itself rolls to the spec's revision
+    complete: bool  # direct, and every replica runs the spec's revision
+
+    @property
+    def rolled_back(self) -> bool:
+        marker = self.plan.rolled_back
+        return marker is not None and marker.revision == self.rev and self.direct
+
+    @property
+    def held(self) -> bool:
+        """Paused before a canary's first step."""
+        return self.direct and self.plan.paused and self.rev != self.plan.stable_revision
 
 
-def pod_failure(pod: Object) -> Failure | None:
-    """The first fatal container state of a pod, read the way the runtime reports it."""
-    status = pod.get("status") or {}
-    name = str((pod.get("metadata") or {}).get("name", ""))
-    statuses = [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]
-    for container in statuses:
-        state, last = container.get("state") or {}, container.get("lastState") or {}
-        waiting = state.get("waiting") or {}
-        for terminated in (state.get("terminated"), last.get("terminated")):
-            if terminated and terminated.get("exitCode", 0) != 0:
-                return _terminated_failure(container.get("name", ""), terminated, name)
-        if waiting.get("reason") in WAITING_REASONS:
-            return Failure(
-                stage="container",
-                reason=str(waiting["reason"]),
-                message=f"{container.get('name', '')}: {waiting.get('message', waiting['reason'])}",
-                pod=name,
-            )
+def _problem(md: ModelDeployment, observed: Observed, plan: Plan, rev: str) -> Problem | None:
+    """What keeps the served revision from serving (a canary's failures are the rollout's)."""
+    if observed.problem is not None:
+        return observed.problem
+    # The revision the stable Deployment runs or moves to.
+    serving = rev if isinstance(plan.stable, Apply) else plan.stable_revision
+    failure = first_failure([p for p in observed.pods if track_of(p) == "stable"], serving)
+    if failure is not None:
+        return Problem(failure.reason, failure.message)
+    stable = observed.stable
+    if stable.deadline_exceeded and not stable.complete and not plan.canary_status.state:
+        return Problem("ProgressDeadlineExceeded", "the rollout made no progress in time")
     return None
 
 
-def _terminated_failure(container: str, terminated: Object, pod: str) -> Failure:
-    text = str(terminated.get("message") or "").strip()
-    match = _STAGE_LINE.match(text.splitlines()[-1] if text else "")
-    if match and match.group(1) in STAGE_REASONS:
-        stage = match.group(1)
-        return Failure(stage, STAGE_REASONS[stage], f"{stage}: {match.group(2).strip()}", pod)
-    code = terminated.get("exitCode")
-    detail = f": {text[-300:]}" if text else ""
-    return Failure("container", "ContainerFailed", f"{container} exited with {code}{detail}", pod)
-
-
-def _pod_ready(pod: Object) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def _revision(pod: Object) -> str:
-    return str(((pod.get("metadata") or {}).get("labels") or {}).get(naming.REVISION_LABEL, ""))
-
-
-def _init_succeeded(pod: Object) -> bool:
-    statuses = (pod.get("status") or {}).get("initContainerStatuses") or []
-    for container in statuses:
-        terminated = (container.get("state") or {}).get("terminated") or {}
-        if container.get("name") == "fetch" and terminated.get("exitCode") == 0:
-            return True
-    return False
-
-
-def _rollout(deployment: Object | None) -> tuple[int, int, int, bool, bool]:
-    """(desired, ready, existing, complete, deadline exceeded) of the Deployment."""
-    if deployment is None:
-        return 0, 0, 0, False, False
-    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
-    desired = int(spec.get("replicas", 1))
-    ready = int(status.get("readyReplicas", 0))
-    current = int(status.get("observedGeneration", 0)) >= int(
-        (deployment.get("metadata") or {}).get("generation", 0)
-    )
-    complete = (
-        current
-        and int(status.get("updatedReplicas", 0)) >= desired
-        and int(status.get("availableReplicas", 0)) >= desired
-        and ready >= desired
-        and int(status.get("replicas", 0)) == desired
-    )
-    exceeded = any(
-        c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
-        for c in status.get("conditions") or []
-    )
-    return desired, ready, int(status.get("replicas", 0)), complete, exceeded
-
-
 def compute_status(
-    md: ModelDeployment, observed: Observed, *, rev: str, image: str, now: str
+    md: ModelDeployment, observed: Observed, plan: Plan, *, rev: str, image: str, now: str
 ) -> tuple[ModelDeploymentStatus, list[Transition]]:
     """The new status and the transitions since ``md.status``."""
-    pods = [p for p in observed.pods if _revision(p) == rev]
-    failures = [f for f in (pod_failure(p) for p in pods) if f is not None]
-    failure = min(failures, key=lambda f: f.pod) if failures else None
-    desired, ready, existing, complete, exceeded = _rollout(observed.deployment)
-    problem = observed.problem or (Problem(failure.reason, failure.message) if failure else None)
-    if problem is None and exceeded and not complete:
-        problem = Problem("ProgressDeadlineExceeded", "the rollout made no progress in time")
-
+    direct = not plan.canary_status.state
+    stable = observed.stable
+    complete = direct and stable.complete and stable.revision == rev
+    facts = _Facts(md, observed, plan, rev, _problem(md, observed, plan, rev), direct, complete)
+    failure = first_failure(observed.pods, rev)
     conditions: dict[str, Verdict] = {
-        "Ready": _ready(observed, complete, desired, ready, problem),
-        "Progressing": _progressing(observed, complete, problem),
-        "ModelVerified": _verified(md, pods, failure),
-        "Degraded": _degraded(md, rev, complete, desired, ready, problem),
+        "Ready": _ready(facts),
+        "Progressing": _progressing(facts),
+        "ModelVerified": _verified(md, observed.pods, rev, failure),
+        "CanaryHealthy": _canary_healthy(plan.canary_status),
+        "Degraded": _degraded(facts),
     }
-    phase = _phase(observed, complete, ready, problem)
+    merged, transitions = _merge(md, conditions, facts.problem, now)
+    phase = _phase(facts)
+    status = ModelDeploymentStatus(
+        observed_generation=md.metadata.generation,
+        phase=phase,
+        conditions=merged,
+        replicas=stable.existing + observed.canary.existing,
+        ready_replicas=stable.ready + observed.canary.ready,
+        selector=naming.selector_string(naming.selector_labels(md)),
+        url=naming.service_url(md),
+        stable=_stable_track(plan, observed),
+        canary=_canary_track(plan.canary_status, observed),
+        rolled_back=plan.rolled_back,
+        history=history.update(
+            md.status.history,
+            md=md,
+            rev=rev,
+            image=image,
+            plan=plan,
+            result={"Ready": "Ready", "Failed": "Failed"}.get(phase) if direct else None,
+            reason=facts.problem.reason if facts.problem else "",
+            now=now,
+        ),
+    )
+    return status, transitions
+
+
+def _merge(
+    md: ModelDeployment, conditions: dict[str, Verdict], problem: Problem | None, now: str
+) -> tuple[list[Condition], list[Transition]]:
     previous = {c.type: c for c in md.status.conditions}
     merged, transitions = [], []
     for type_, (verdict, reason, message) in conditions.items():
@@ -190,118 +160,135 @@ def compute_status(
         bad = (
             (type_ == "Degraded" and verdict == "True")
             or (verdict == "False" and problem is not None and reason == problem.reason)
-            or (type_ == "ModelVerified" and verdict == "False")
+            or (type_ in ("ModelVerified", "CanaryHealthy") and verdict == "False")
         )
         # A condition's first value is news only when it is bad: a new object starts quietly.
         if changed and (old is not None or bad):
             transitions.append(Transition(type_, verdict, reason, message, warning=bad))
-    stable = md.status.stable
-    if complete and problem is None:
-        stable = TrackStatus(version=md.spec.model.version, revision=rev, ready_replicas=ready)
-    elif stable.revision:
-        stable_ready = sum(
-            1 for p in observed.pods if _revision(p) == stable.revision and _pod_ready(p)
-        )
-        stable = stable.model_copy(update={"ready_replicas": stable_ready})
-    status = ModelDeploymentStatus(
-        observed_generation=md.metadata.generation,
-        phase=phase,
-        conditions=merged,
-        replicas=existing,
-        ready_replicas=ready,
-        selector=naming.selector_string(naming.selector_labels(md)),
-        url=naming.service_url(md),
-        stable=stable,
-        canary=md.status.canary,
-        history=_history(md, rev=rev, image=image, phase=phase, problem=problem, now=now),
+    return merged, transitions
+
+
+def _stable_track(plan: Plan, observed: Observed) -> TrackStatus:
+    ready = sum(
+        1
+        for p in observed.pods
+        if revision_of(p) == plan.stable_revision and track_of(p) == "stable" and pod_ready(p)
     )
-    return status, transitions
+    return TrackStatus(
+        version=plan.stable_version, revision=plan.stable_revision, ready_replicas=ready
+    )
 
 
-Verdict = tuple[ConditionStatus, str, str]
+def _canary_track(canary: CanaryStatus, observed: Observed) -> CanaryStatus:
+    if not canary.revision:
+        return canary
+    ready = observed.canary.ready
+    weight = achieved_weight(observed.stable.ready, ready) if observed.canary.exists else 0
+    return canary.model_copy(update={"ready_replicas": ready, "weight": weight})
 
 
-def _ready(
-    observed: Observed, complete: bool, desired: int, ready: int, problem: Problem | None
-) -> Verdict:
-    if problem:
-        return "False", problem.reason, problem.message
-    if complete:
-        return "True", "Available", f"{ready}/{desired} replicas ready"
-    if observed.deployment is None:
-        return "False", "Pending", "the runtime Deployment does not exist yet"
-    return "False", "RollingOut", f"{ready}/{desired} replicas ready"
+def _ready(f: _Facts) -> Verdict:
+    stable = f.observed.stable
+    if f.problem:
+        return "False", f.problem.reason, f.problem.message
+    if f.direct and not f.rolled_back and not f.held:
+        if f.complete:
+            return "True", "Available", f"{stable.ready}/{stable.replicas} replicas ready"
+        if not stable.exists:
+            return "False", "Pending", "the runtime Deployment does not exist yet"
+        return "False", "RollingOut", f"{stable.ready}/{stable.replicas} replicas ready"
+    if stable.ready < 1:
+        return "False", "NoStableReplicas", "no stable replica is ready"
+    return "True", "Available", f"{stable.ready} stable replica(s) serve {f.plan.stable_version}"
 
 
-def _progressing(observed: Observed, complete: bool, problem: Problem | None) -> Verdict:
-    if problem:
-        return "False", problem.reason, problem.message
-    if complete:
+def _progressing(f: _Facts) -> Verdict:
+    canary, plan = f.plan.canary_status, f.plan
+    if f.problem:
+        return "False", f.problem.reason, f.problem.message
+    if canary.state == "Stepping":
+        where = (
+            f"step {canary.step}/{canary.steps}: {canary.version} at {canary.desired_weight}% "
+            f"({_weight(f)}% achieved)"
+        )
+        if plan.paused:
+            return "Unknown", "RolloutPaused", f"paused at {where}"
+        return "True", "CanaryStep", where
+    if canary.state == "Promoting":
+        return "True", "Promoting", f"promoting {canary.version}: {canary.reason}"
+    if canary.state == "RollingBack":
+        return "True", "RollingBack", f"restoring {plan.stable_version}: {canary.reason}"
+    if f.held:
+        return "Unknown", "RolloutPaused", "paused before the first canary step"
+    if f.rolled_back and plan.rolled_back is not None:
+        marker = plan.rolled_back
+        return "False", marker.result, f"{marker.version} was rolled back: {marker.reason}"
+    if f.complete:
         return "False", "RolloutComplete", "every replica runs the current revision"
-    if observed.deployment is None:
+    if not f.observed.stable.exists:
         return "True", "Creating", "creating the runtime Deployment"
     return "True", "RollingOut", "runtime pods are starting"
 
 
-def _verified(md: ModelDeployment, pods: Sequence[Object], failure: Failure | None) -> Verdict:
+def _weight(f: _Facts) -> int:
+    return _canary_track(f.plan.canary_status, f.observed).weight
+
+
+def _verified(
+    md: ModelDeployment, pods: Sequence[Object], rev: str, failure: Failure | None
+) -> Verdict:
     if failure and failure.stage in MODEL_STAGES:
         return "False", failure.reason, failure.message
-    if any(_init_succeeded(p) or _pod_ready(p) for p in pods):
+    mine = [p for p in pods if revision_of(p) == rev]
+    if any(init_succeeded(p) or pod_ready(p) for p in mine):
         if md.spec.model.sha256:
             return "True", "DigestMatched", f"sha256 {md.spec.model.sha256} verified on download"
         return "True", "NoDigest", "downloaded; spec.model.sha256 is not set, so not verified"
     return "Unknown", "Pending", "no runtime pod has downloaded the model yet"
 
 
-def _degraded(
-    md: ModelDeployment,
-    rev: str,
-    complete: bool,
-    desired: int,
-    ready: int,
-    problem: Problem | None,
-) -> Verdict:
-    if problem:
-        return "True", problem.reason, problem.message
-    if not complete and md.status.stable.revision == rev and ready < desired:
-        return "True", "ReplicasUnavailable", f"{ready}/{desired} replicas ready"
+def _canary_healthy(canary: CanaryStatus) -> Verdict:
+    if not canary.revision:
+        return "Unknown", "NoCanary", "no canary is running"
+    last = canary.last_analysis
+    if last is None:
+        return "Unknown", "NotAnalysed", "no analysis has run yet"
+    if last.result == "pass":
+        return "True", "ChecksPassed", f"every check passed at {last.time}"
+    detail = "; ".join(f"{c.metric}: {c.message}" for c in last.checks if c.result != "pass")
+    if last.result == "fail":
+        return "False", "ChecksFailed", detail
+    return "Unknown", "Inconclusive", detail
+
+
+def _degraded(f: _Facts) -> Verdict:
+    stable = f.observed.stable
+    if f.problem:
+        return "True", f.problem.reason, f.problem.message
+    if f.rolled_back and f.plan.rolled_back is not None:
+        marker = f.plan.rolled_back
+        return "True", marker.result, f"{marker.version} was rolled back: {marker.reason}"
+    settled = f.direct and stable.revision == f.plan.stable_revision == f.rev
+    if settled and not f.complete and stable.ready < stable.replicas:
+        return "True", "ReplicasUnavailable", f"{stable.ready}/{stable.replicas} replicas ready"
     return "False", "AsExpected", "nothing is failing"
 
 
-def _phase(observed: Observed, complete: bool, ready: int, problem: Problem | None) -> Phase:
-    if problem:
-        return "Degraded" if ready else "Failed"
-    if complete:
+def _phase(f: _Facts) -> Phase:
+    canary = f.plan.canary_status
+    if f.problem:
+        return "Degraded" if f.observed.stable.ready + f.observed.canary.ready else "Failed"
+    if canary.state == "RollingBack":
+        return "RollingBack"
+    if canary.state or f.held:
+        return "Paused" if f.plan.paused else "Progressing"
+    if f.rolled_back:
+        return "Degraded"
+    if f.complete:
         return "Ready"
-    return "Pending" if observed.deployment is None else "Progressing"
+    return "Pending" if not f.observed.stable.exists else "Progressing"
 
 
-def _history(
-    md: ModelDeployment, *, rev: str, image: str, phase: Phase, problem: Problem | None, now: str
-) -> list[HistoryEntry]:
-    history = list(md.status.history)
-    if not history or history[0].revision != rev:
-        if history and history[0].result in {"", "Progressing", "Ready"}:
-            history[0] = history[0].model_copy(update={"result": "Superseded", "finished_at": now})
-        entry = HistoryEntry(
-            version=md.spec.model.version,
-            revision=rev,
-            sha256=md.spec.model.sha256 or "",
-            image=image,
-            result="Progressing",
-            started_at=now,
-        )
-        history.insert(0, entry)
-    head = history[0]
-    result = {"Ready": "Ready", "Failed": "Failed"}.get(phase, head.result)
-    if result != head.result:
-        reason = problem.reason if problem and result == "Failed" else ""
-        history[0] = head.model_copy(
-            update={"result": result, "reason": reason, "finished_at": now}
-        )
-    return history[:HISTORY_LIMIT]
-
-
-def status_payload(status: ModelDeploymentStatus) -> dict[str, Any]:
+def status_payload(status: ModelDeploymentStatus) -> dict[str, object]:
     """The status as it goes on the wire (camelCase, nothing omitted)."""
     return status.model_dump(mode="json", by_alias=True)

@@ -1,6 +1,7 @@
 """Fixtures for tests against the real local control plane (``hack.cluster.localcluster``).
 
-One cluster per test session (tier C: etcd, kube-apiserver, controller-manager, scheduler, kwok);
+One cluster per test session (tier C: etcd, kube-apiserver, controller-manager, scheduler, kwok,
+and Prometheus, which the operator's canary analysis queries);
 a fresh namespace per test; component logs are printed when a test fails.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from hack.cluster.base import ROOT
 from hack.cluster.localcluster import LocalCluster
 from hack.cluster.node import RealNode
 from hack.testbed.operator import OperatorProcess
+from tests.support.realnode import serving
 
 
 @pytest.hookimpl(wrapper=True)
@@ -35,7 +38,7 @@ FAILED = pytest.StashKey[bool]()
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"), tier="C")
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), tier="C", prometheus=True)
     local.up()
     try:
         yield local
@@ -82,7 +85,9 @@ def operator(
     config = installed.service_account_kubeconfig(
         OPERATOR_NAMESPACE, "modelyard-operator", tmp_path_factory.mktemp("operator") / "kubeconfig"
     )
-    process = OperatorProcess(config)
+    process = OperatorProcess(
+        config, env={"MODELYARD_OPERATOR_PROMETHEUS_URL": installed.prometheus_url}
+    )
     process.start()
     yield process
     process.stop()
@@ -109,6 +114,13 @@ def real_node(cluster: LocalCluster) -> RealNode:
             pytest.fail(message)
         pytest.skip(message)
     return cluster.start_node()
+
+
+@pytest.fixture
+def model_store(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(directory, base URL) of an HTTP file server on the real node's address."""
+    with serving(tmp_path) as url:
+        yield tmp_path, url
 
 
 @pytest.fixture(scope="session")

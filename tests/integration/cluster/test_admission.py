@@ -82,6 +82,75 @@ BAD = [
         "spec.model.storageSecretRef",
         id="secret-for-file-source",
     ),
+    pytest.param(
+        with_spec(rollout={"steps": [{"weight": 50}, {"weight": 20}]}),
+        "spec.rollout.steps: Invalid value: rollout.steps weights must rise",
+        id="falling-weights",
+    ),
+    pytest.param(
+        with_spec(rollout={"steps": [{"weight": 120}]}),
+        "spec.rollout.steps[0].weight",
+        id="weight-above-100",
+    ),
+    pytest.param(
+        with_spec(rollout={"analysis": {"failureThreshold": 0}}),
+        "spec.rollout.analysis.failureThreshold",
+        id="zero-threshold",
+    ),
+    pytest.param(
+        with_spec(rollout={"analysis": {"interval": "soon"}}),
+        "spec.rollout.analysis.interval",
+        id="bad-interval",
+    ),
+    pytest.param(
+        with_spec(rollout={"steps": [{"weight": 10, "pause": "5 minutes"}]}),
+        "spec.rollout.steps[0].pause",
+        id="bad-pause",
+    ),
+    pytest.param(
+        with_spec(rollout={"analysis": {"metrics": [{"name": "biz", "custom": {"min": 1}}]}}),
+        "spec.rollout.analysis.metrics[0].custom.query: Required value",
+        id="custom-without-query",
+    ),
+    pytest.param(
+        with_spec(rollout={"analysis": {"metrics": [{"name": "x"}]}}),
+        "each analysis metric sets exactly one of errorRate, latency or custom",
+        id="metric-of-no-kind",
+    ),
+    pytest.param(
+        with_spec(rollout={"analysis": {"metrics": [{"name": "p", "latency": {}}]}}),
+        "a latency check needs max, maxRelativeToStable or both",
+        id="latency-without-bound",
+    ),
+    pytest.param(
+        with_spec(rollout={"stepWeight": 30}),
+        "rollout.stepWeight and rollout.maxWeight go together",
+        id="step-weight-alone",
+    ),
+    pytest.param(
+        with_spec(rollout={"steps": [{"weight": 10}], "stepWeight": 10, "maxWeight": 50}),
+        "rollout.steps and rollout.stepWeight/maxWeight/stepPause are exclusive",
+        id="steps-and-step-weight",
+    ),
+    pytest.param(
+        with_spec(
+            rollout={
+                "analysis": {
+                    "metrics": [
+                        {"name": "a", "errorRate": {"max": 0.1}},
+                        {"name": "a", "errorRate": {"max": 0.2}},
+                    ]
+                }
+            }
+        ),
+        "analysis metric names must be unique",
+        id="duplicate-metric-names",
+    ),
+    pytest.param(
+        with_spec(rollout={"strategy": "BlueGreen"}),
+        "spec.rollout.strategy: Unsupported value",
+        id="unknown-strategy",
+    ),
 ]
 
 
@@ -106,6 +175,9 @@ def test_defaults_are_filled_in_by_the_apiserver(installed: LocalCluster, namesp
     assert spec["runtime"]["executionProvider"] == "auto"
     assert spec["runtime"]["batching"]["maxBatchSize"] == 64
     assert spec["runtime"]["warmup"]["batchSizes"] == [1]
+    assert spec["rollout"]["strategy"] == "Canary"
+    assert spec["rollout"]["analysis"] == {"failureThreshold": 3, "interval": "30s",
+                                           "minSampleCount": 50}  # fmt: skip
 
 
 @pytest.mark.parametrize(

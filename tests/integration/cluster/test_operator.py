@@ -130,13 +130,14 @@ def test_kubectl_scale_goes_through_the_scale_subresource(
     assert mdep(cluster, namespace, "scaled")["spec"]["replicas"] == 3
 
 
-def test_a_spec_change_rolls_out_a_new_revision_and_keeps_history(
+def test_an_immediate_spec_change_rolls_the_deployment_and_keeps_history(
     operator: OperatorProcess, cluster: LocalCluster, namespace: str
 ) -> None:
-    apply(cluster, namespace, md_manifest("roll"))
+    immediate = {"rollout": {"strategy": "Immediate"}}
+    apply(cluster, namespace, md_manifest("roll", extra_spec=immediate))
     wait_ready(cluster, namespace, "roll")
     first = mdep(cluster, namespace, "roll")["status"]["stable"]["revision"]
-    apply(cluster, namespace, md_manifest("roll", version="v2"))
+    apply(cluster, namespace, md_manifest("roll", version="v2", extra_spec=immediate))
     eventually(
         lambda: mdep(cluster, namespace, "roll")["status"]["stable"]["version"] == "v2",
         what="v2 to become stable",
@@ -144,7 +145,8 @@ def test_a_spec_change_rolls_out_a_new_revision_and_keeps_history(
     status = mdep(cluster, namespace, "roll")["status"]
     assert status["stable"]["revision"] != first
     assert [h["version"] for h in status["history"]] == ["v2", "v1"]
-    assert [h["result"] for h in status["history"]] == ["Ready", "Superseded"]
+    assert [h["result"] for h in status["history"]] == ["Ready", "Ready"]
+    assert get(cluster, namespace, "deployment", "roll-canary") is None
     assert status["observedGeneration"] == 2
 
 
@@ -263,7 +265,8 @@ OPERATOR_SA = "system:serviceaccount:modelyard-system:modelyard-operator"
         ("get", "secrets", True),
         ("list", "secrets", False),
         ("watch", "secrets", False),
-        ("delete", "deployments.apps", False),
+        ("delete", "deployments.apps", True),  # a canary's Deployment goes when it ends
+        ("delete", "services", False),
         ("create", "pods", False),
         ("update", "modeldeployments.serving.modelyard.io", False),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io", False),

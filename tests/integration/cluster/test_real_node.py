@@ -7,62 +7,22 @@ test reaches each pod on its own IP, as a client inside a cluster would.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import http.server
 import json
-import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hack.cluster import node
-from hack.cluster.base import NODE_IP
 from hack.cluster.localcluster import LocalCluster
-from hack.testbed.manifests import md_manifest
 from hack.testbed.metrics_text import value
 from hack.testbed.onnx_models import tiny_model
 from hack.testbed.operator import OperatorProcess
 from tests.support.kube import condition, eventually, get
+from tests.support.realnode import on_real_node, running_pods, sha256
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ROW = [1.0, 2.0, 3.0, 4.0]
-
-
-@pytest.fixture
-def model_store(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """(directory, base URL) of an HTTP file server on the node address."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer((NODE_IP, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield tmp_path, f"http://{NODE_IP}:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
-    server.server_close()
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def on_real_node(name: str, uri: str, digest: str, image: str, version: str) -> dict[str, Any]:
-    return md_manifest(name, uri=uri, version=version, replicas=1, sha256=digest, extra_spec={
-        "runtime": {"image": image, "imagePullPolicy": "Never",
-                    "warmup": {"batchSizes": [1]}},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-        "scheduling": {"nodeSelector": node.node_selector(), "tolerations": [node.toleration()]},
-    })  # fmt: skip
-
-
-def running_pods(cluster: LocalCluster, namespace: str, name: str) -> list[dict[str, Any]]:
-    pods = get(cluster, namespace, "pods", "-l", f"app.kubernetes.io/instance={name}")
-    items = pods["items"] if pods else []
-    return [p for p in items if p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")]  # fmt: skip
 
 
 def infer(pod_ip: str, model: str, timeout: float = 10) -> list[float]:
@@ -97,6 +57,7 @@ def test_real_pod_serves_and_rolls_to_a_new_version(
     v1, v2 = tiny_model(store / "v1.onnx", 2.0), tiny_model(store / "v2.onnx", 3.0)
     manifest = on_real_node("real", f"{url}/v1.onnx", sha256(v1), runtime_image, "v1")
     manifest["spec"]["resources"]["limits"] = {"cpu": "1"}
+    manifest["spec"]["rollout"] = {"strategy": "Immediate"}  # a plain rolling update here
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(manifest))
 
     eventually(lambda: ready_version(cluster, namespace, "real", "v1"), timeout=180,

@@ -46,8 +46,9 @@ def test_schema_is_structural() -> None:
     for path, node in nodes(spec_schema()):
         assert not forbidden & node.keys(), (path, forbidden & node.keys())
         assert "type" in node or node.get("x-kubernetes-int-or-string"), path
-        if "exclusiveMinimum" in node:
-            assert node["exclusiveMinimum"] is True, path
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+            if bound in node:
+                assert node[bound] is True, path
         assert node.get("default", 0) is not None, path
 
 
@@ -79,6 +80,11 @@ def test_structural_rewrites_what_pydantic_emits() -> None:
         "type": "number",
         "minimum": 0,
         "exclusiveMinimum": True,
+    }
+    assert structural({"type": "number", "exclusiveMaximum": 1}, {}) == {
+        "type": "number",
+        "maximum": 1,
+        "exclusiveMaximum": True,
     }
     assert structural({"type": "string", "const": "hpa"}, {}) == {"type": "string", "enum": ["hpa"]}
     assert structural({"type": "object", "additionalProperties": {"type": "string"}}, {}) == {

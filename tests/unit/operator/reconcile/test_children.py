@@ -9,10 +9,16 @@ from typing import Any
 import pytest
 
 from hack.testbed.manifests import md_manifest
-from modelyard_operator.api.v1alpha1 import ModelDeployment
+from modelyard_operator.api.v1alpha1 import ModelDeployment, seconds
 from modelyard_operator.reconcile import naming
-from modelyard_operator.reconcile.children import build_hpa, build_pdb, desired_children
-from modelyard_operator.reconcile.deployment import build_deployment, seconds
+from modelyard_operator.reconcile.children import (
+    applied_digest,
+    build_hpa,
+    build_pdb,
+    static_children,
+    with_digest,
+)
+from modelyard_operator.reconcile.deployment import build_deployment
 
 
 def model(**kwargs: Any) -> ModelDeployment:
@@ -22,12 +28,14 @@ def model(**kwargs: Any) -> ModelDeployment:
 
 
 def pod_spec(md: ModelDeployment) -> dict[str, Any]:
-    return dict(build_deployment(md, "img", rev="r1")["spec"]["template"]["spec"])
+    return dict(build_deployment(md, "img", rev="r1", replicas=1)["spec"]["template"]["spec"])
 
 
 def test_children_are_deterministic() -> None:
-    first = json.dumps(desired_children(model(autoscaling=True), "img", "r1"))
-    assert json.dumps(desired_children(model(autoscaling=True), "img", "r1")) == first
+    md = model(autoscaling=True)
+    first = json.dumps([*static_children(md), build_deployment(md, "img", rev="r1", replicas=None)])
+    again = [*static_children(md), build_deployment(md, "img", rev="r1", replicas=None)]
+    assert json.dumps(again) == first
 
 
 def test_revision_changes_with_what_a_pod_serves_and_only_that() -> None:
@@ -50,7 +58,9 @@ def test_every_container_passes_restricted(container: str) -> None:
 
 
 def test_pod_labels_follow_the_contract() -> None:
-    labels = build_deployment(model(), "img", rev="r1")["spec"]["template"]["metadata"]["labels"]
+    labels = build_deployment(model(), "img", rev="r1", replicas=1)["spec"]["template"]["metadata"][
+        "labels"
+    ]
     assert labels == {
         "app.kubernetes.io/instance": "m",
         "app.kubernetes.io/managed-by": "modelyard-operator",
@@ -97,7 +107,7 @@ def test_auth_token_is_mounted_and_named_in_env() -> None:
 
 def test_autoscaling_leaves_replicas_to_the_hpa() -> None:
     md = model(autoscaling=True)
-    assert "replicas" not in build_deployment(md, "img", rev="r")["spec"]
+    assert "replicas" not in build_deployment(md, "img", rev="r", replicas=None)["spec"]
     hpa = build_hpa(md)
     assert hpa is not None
     assert hpa["spec"]["scaleTargetRef"]["name"] == "m"
@@ -135,3 +145,28 @@ def test_user_scheduling_passes_through() -> None:
 )
 def test_durations(text: str, value: float) -> None:
     assert seconds(text) == value
+
+
+def test_the_canary_track_has_its_own_name_labels_and_env() -> None:
+    deployment = build_deployment(model(), "img", rev="r2", track="canary", replicas=1)
+    assert deployment["metadata"]["name"] == "m-canary"
+    assert deployment["spec"]["selector"]["matchLabels"][naming.TRACK_LABEL] == "canary"
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert (labels[naming.TRACK_LABEL], labels[naming.REVISION_LABEL]) == ("canary", "r2")
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODELYARD_TRACK"] == "canary"
+
+
+def test_a_digest_stamps_what_was_applied_and_changes_with_it() -> None:
+    one = with_digest(build_deployment(model(), "img", rev="r1", replicas=1))
+    two = with_digest(build_deployment(model(), "img", rev="r1", replicas=2))
+    assert applied_digest(one)
+    assert applied_digest(two)
+    assert applied_digest(one) != applied_digest(two)
+    assert applied_digest(with_digest(build_deployment(model(), "img", rev="r1", replicas=1))) == (
+        applied_digest(one)
+    )
+    assert applied_digest({}) == ""

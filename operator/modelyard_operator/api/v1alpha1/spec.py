@@ -1,78 +1,37 @@
-"""``serving.modelyard.io/v1alpha1`` ModelDeployment: the typed source of truth of the CRD.
+"""``spec`` of a ModelDeployment: the model, the runtime, resources, scaling, scheduling, auth.
 
-Field docstrings become the CRD's descriptions (``kubectl explain mdep.spec.model.uri``);
-``crdgen`` turns these models into the structural schema, CEL rules included. The operator
-parses every object it reads with ``ModelDeployment.model_validate``. Pydantic only: no kopf, no
-Kubernetes client, no I/O.
+Field docstrings become the CRD's descriptions (``kubectl explain mdep.spec.model.uri``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
+from pydantic import ConfigDict, Field
 
-from modelyard_runtime.contract.names import GROUP as GROUP  # the API group, re-exported
-
-VERSION: Final = "v1alpha1"
-API_VERSION: Final = f"{GROUP}/{VERSION}"
-KIND: Final = "ModelDeployment"
-PLURAL: Final = "modeldeployments"
-SINGULAR: Final = "modeldeployment"
-SHORT_NAMES: Final = ("mdep",)
-CATEGORIES: Final = ("modelyard",)
-
-URI_SCHEMES: Final = ("file", "pvc", "http", "https", "s3", "gs")
-DURATION_PATTERN: Final = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-QUANTITY_PATTERN: Final = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
-    r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+from modelyard_operator.api.v1alpha1.common import (
+    GPU_RESOURCES_CEL,
+    Duration,
+    Quantity,
+    Wire,
+    cel,
 )
-_GPU_KEY = "k == 'nvidia.com/gpu' || k.startsWith('nvidia.com/mig-')"
-GPU_RESOURCES_CEL: Final = (
-    f"(has(self.resources.limits) && self.resources.limits.exists(k, {_GPU_KEY}))"
-    f" || (has(self.resources.requests) && self.resources.requests.exists(k, {_GPU_KEY}))"
-)
-
-Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
-Quantity = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})]
+from modelyard_operator.api.v1alpha1.rollout import RolloutSpec
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
-    """One ``x-kubernetes-validations`` entry."""
-    entry: JsonDict = {"rule": rule, "message": message}
-    if field_path:
-        entry["fieldPath"] = field_path
-    return entry
-
-
-class _Wire(BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        use_attribute_docstrings=True,
-        frozen=True,
-    )
-
-
-class SecretRef(_Wire):
+class SecretRef(Wire):
     name: str = Field(min_length=1, max_length=253)
     """Name of a Secret in the ModelDeployment's namespace."""
 
 
-class SecretKeyRef(_Wire):
+class SecretKeyRef(Wire):
     name: str = Field(min_length=1, max_length=253)
     """Name of a Secret in the ModelDeployment's namespace."""
     key: str = Field(default="token", min_length=1, max_length=253)
     """Key in the Secret that holds the value."""
 
 
-class ModelSource(_Wire):
+class ModelSource(Wire):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -113,7 +72,7 @@ class ModelSource(_Wire):
     HTTP_AUTHORIZATION for http(s)://."""
 
 
-class Batching(_Wire):
+class Batching(Wire):
     max_batch_size: int = Field(default=64, ge=1, le=4096)
     """Most rows merged into one inference."""
     max_queue_delay_ms: float = Field(default=0.0, ge=0, le=10_000)
@@ -124,21 +83,21 @@ class Batching(_Wire):
     """Per-request deadline in milliseconds (0 = none); past it the server answers 504."""
 
 
-class Warmup(_Wire):
+class Warmup(Wire):
     batch_sizes: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
         default_factory=lambda: [1], max_length=16, json_schema_extra={"default": [1]}
     )
     """Batch sizes run once before the pod reports Ready (empty = no warm-up)."""
 
 
-class EnvVar(_Wire):
+class EnvVar(Wire):
     name: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
     """Environment variable name."""
     value: str = Field(default="", max_length=32768)
     """Its value."""
 
 
-class RuntimeSpec(_Wire):
+class RuntimeSpec(Wire):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -181,14 +140,14 @@ class RuntimeSpec(_Wire):
     """Extra environment variables for the runtime container."""
 
 
-class ResourceRequirements(_Wire):
+class ResourceRequirements(Wire):
     requests: dict[str, Quantity] = Field(default_factory=dict, max_length=16)
     """Requested resources, e.g. cpu: "1", memory: 2Gi."""
     limits: dict[str, Quantity] = Field(default_factory=dict, max_length=16)
     """Resource limits, e.g. nvidia.com/gpu: 1 or a MIG profile such as nvidia.com/mig-1g.10gb."""
 
 
-class Autoscaling(_Wire):
+class Autoscaling(Wire):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -217,7 +176,7 @@ class Autoscaling(_Wire):
     for inFlight and queueDepth."""
 
 
-class Scheduling(_Wire):
+class Scheduling(Wire):
     node_selector: dict[str, str] = Field(default_factory=dict, max_length=32)
     """Node labels the runtime pods require."""
     tolerations: list[dict[str, Any]] = Field(default_factory=list, max_length=32)
@@ -231,18 +190,18 @@ class Scheduling(_Wire):
     ScheduleAnyway)."""
 
 
-class Disruption(_Wire):
+class Disruption(Wire):
     min_available: Quantity | None = None
     """PodDisruptionBudget minAvailable (number or percentage); default: minimum replicas - 1."""
 
 
-class Auth(_Wire):
+class Auth(Wire):
     token_secret_ref: SecretKeyRef
     """Secret key holding the bearer token clients must send; inference and metadata then need
     `Authorization: Bearer <token>`."""
 
 
-class ModelDeploymentSpec(_Wire):
+class ModelDeploymentSpec(Wire):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
@@ -276,110 +235,12 @@ class ModelDeploymentSpec(_Wire):
     """PodDisruptionBudget."""
     auth: Auth | None = None
     """Bearer-token auth for inference and metadata."""
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra={"default": {}})
+    """How a new revision replaces the serving one: a canary judged on metrics, or at once."""
     progress_deadline: Duration = "10m"
-    """How long a rollout may go without progress before the ModelDeployment turns Degraded."""
+    """How long a rollout may go without progress: a plain rollout then turns Degraded, a
+    canary whose checks stay inconclusive (or whose pods do not become ready) is rolled back."""
 
     @property
     def min_replicas(self) -> int:
         return self.autoscaling.min_replicas if self.autoscaling else self.replicas
-
-
-Phase = Literal["Pending", "Progressing", "Ready", "Degraded", "Failed"]
-ConditionType = Literal["Ready", "Progressing", "ModelVerified", "Degraded"]
-
-
-ConditionStatus = Literal["True", "False", "Unknown"]
-
-
-class Condition(_Wire):
-    type: str
-    """Condition type: Ready, Progressing, ModelVerified or Degraded."""
-    status: ConditionStatus
-    """True, False or Unknown."""
-    reason: str
-    """One CamelCase word for machines."""
-    message: str = ""
-    """What happened, for people."""
-    last_transition_time: str
-    """When the status last changed (RFC 3339)."""
-    observed_generation: int = 0
-    """The .metadata.generation this condition was computed from."""
-
-
-class TrackStatus(_Wire):
-    version: str = ""
-    """Model version on this track."""
-    revision: str = ""
-    """Revision hash (model + runtime spec)."""
-    ready_replicas: int = 0
-    """Ready pods on this track."""
-
-
-class HistoryEntry(_Wire):
-    version: str
-    """Model version."""
-    revision: str
-    """Revision hash."""
-    sha256: str = ""
-    """Declared digest."""
-    image: str = ""
-    """Runtime image."""
-    result: str = ""
-    """Ready, Failed or Superseded."""
-    reason: str = ""
-    """Why, for Failed."""
-    started_at: str = ""
-    """When the revision was first applied (RFC 3339)."""
-    finished_at: str = ""
-    """When it became Ready, failed or was replaced (RFC 3339)."""
-
-
-HISTORY_LIMIT: Final = 10
-
-
-class ModelDeploymentStatus(_Wire):
-    observed_generation: int = 0
-    """The .metadata.generation the status describes."""
-    phase: Phase = "Pending"
-    """Pending, Progressing, Ready, Degraded or Failed."""
-    conditions: list[Condition] = Field(default_factory=list, max_length=8)
-    """Ready, Progressing, ModelVerified, Degraded."""
-    replicas: int = 0
-    """Runtime pods that exist."""
-    ready_replicas: int = 0
-    """Runtime pods that are Ready."""
-    selector: str = ""
-    """Label selector of the runtime pods (for the scale subresource)."""
-    url: str = ""
-    """In-cluster URL of the Service."""
-    stable: TrackStatus = Field(default_factory=TrackStatus)
-    """The version being served."""
-    canary: TrackStatus = Field(default_factory=TrackStatus)
-    """The version under test during a canary rollout (empty otherwise)."""
-    history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
-    """Recent revisions, newest first."""
-
-
-class ObjectMeta(BaseModel):
-    """The metadata the operator reads; everything else passes through."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: str
-    namespace: str = "default"
-    uid: str = ""
-    generation: int = 0
-    annotations: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class ModelDeployment(_Wire):
-    """A model served by modelyard runtime pods."""
-
-    api_version: Literal["serving.modelyard.io/v1alpha1"] = "serving.modelyard.io/v1alpha1"
-    kind: Literal["ModelDeployment"] = "ModelDeployment"
-    metadata: ObjectMeta
-    spec: ModelDeploymentSpec
-    status: ModelDeploymentStatus = Field(default_factory=ModelDeploymentStatus)
-
-    model_config = ConfigDict(extra="ignore")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard_operator.handlers.modeldeployment import in_cluster_server
+from modelyard_operator.handlers.registry import in_cluster_server
 
 
 @pytest.mark.parametrize(
