@@ -56,8 +56,8 @@ if [[ ${1:-} == --print-module-dir ]]; then
   exit 0
 fi
 
-stamp=$(cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper/main.go" | sha256sum | cut -c1-16)
-if [[ -x $bin/argocd-lua && -f $bin/argocd-lua.version && $(<"$bin/argocd-lua.version") == "$stamp" ]]; then
+sources() { cat "$wrapper/go.mod" "$wrapper/go.sum" "$wrapper/main.go" | sha256sum | cut -c1-16; }
+if [[ -x $bin/argocd-lua && $(cat "$bin/argocd-lua.version" 2>/dev/null) == "$(sources)" ]]; then
   echo "$bin/argocd-lua"
   exit 0
 fi
@@ -67,6 +67,6 @@ mkdir -p "$bin"
 cd "$wrapper"
 go build -trimpath -ldflags "-s -w -X main.argocdVersion=$version" -o "$bin/argocd-lua.tmp" .
 mv "$bin/argocd-lua.tmp" "$bin/argocd-lua"
-echo "$stamp" >"$bin/argocd-lua.version"
+sources >"$bin/argocd-lua.version"  # after the build: -mod=mod may have completed go.sum
 echo "built argocd-lua ($module $version) in $((SECONDS - start)) s" >&2
 echo "$bin/argocd-lua"
