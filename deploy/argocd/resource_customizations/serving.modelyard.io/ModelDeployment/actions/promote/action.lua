@@ -1,0 +1,15 @@
+-- Promote the running canary to stable now: sets the annotation
+-- serving.modelyard.io/action, which the operator acts on once and then removes.
+-- Refuses, like discovery.lua disables it, when the action does not apply.
+local status = obj.status or {}
+local canary = status.canary or {}
+local applies = canary.revision ~= nil and canary.revision ~= ""
+  and (status.phase == "Progressing" or status.phase == "Paused")
+if not applies then
+  error("promote applies only while a canary runs", 0)
+end
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["serving.modelyard.io/action"] = "promote"
+return obj
