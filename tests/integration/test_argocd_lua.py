@@ -21,7 +21,11 @@ from typing import Any
 import pytest
 import yaml
 
+from modelyard_operator.api.actions import why_not
+from modelyard_operator.api.v1alpha1 import ModelDeployment
 from tests.support import openapi
+from tests.support.argocd import ENABLED, VERBS
+from tests.unit.operator.builders import D, steady
 
 pytestmark = pytest.mark.slow
 
@@ -37,32 +41,6 @@ HEALTH_TESTS: list[dict[str, Any]] = yaml.safe_load(
 ACTION_TESTS: dict[str, list[dict[str, Any]]] = yaml.safe_load(
     (CUSTOMIZATION / "actions" / "action_test.yaml").read_text()
 )
-VERBS = ("abort", "pause", "promote", "resume", "retry")
-CANARY_CONTROLS = {"promote", "abort", "pause"}
-# What each state allows (design §6.1): promote/abort/pause while a canary runs (canary.revision
-# set, phase Progressing or Paused; pause not twice), resume while paused by the pause action,
-# retry while status.rolledBack is set.
-ENABLED: dict[str, set[str]] = {
-    "progressing_noStatus": set(),
-    "progressing_emptyStatus": set(),
-    "progressing_staleGeneration": set(),
-    "progressing_pending": set(),
-    "progressing_firstRollout": set(),
-    "progressing_canaryStep": CANARY_CONTROLS,
-    "progressing_canaryFailedCheck": CANARY_CONTROLS,
-    "progressing_promoting": CANARY_CONTROLS,
-    "progressing_rollingBack": {"retry"},
-    "progressing_readyConditionUnknown": set(),
-    "suspended_pausedBySpec": CANARY_CONTROLS,
-    "suspended_pausedByAction": {"promote", "abort", "resume"},
-    "suspended_pausedBeforeFirstStep": set(),
-    "healthy_ready": set(),
-    "degraded_rolledBack": {"retry"},
-    "degraded_aborted": {"retry"},
-    "degraded_failedDigestMismatch": set(),
-    "degraded_podsFailing": set(),
-    "unknown_unknownPhase": set(),
-}
 STATES = sorted(ENABLED)
 
 
@@ -294,3 +272,60 @@ def test_the_application_example_fits_argo_cds_crd(harness: Harness) -> None:
     app = yaml.safe_load((ARGOCD / "application.yaml").read_text())
     found = openapi.check(app["spec"], schema["properties"]["spec"], "spec")
     assert (found.errors, found.unknown, found.enum_values) == ([], set(), set())
+
+
+def operator_statuses() -> dict[str, ModelDeployment]:
+    """ModelDeployments whose status the operator's own pure code computed, through a canary
+    that steps, is paused, resumed and promoted, and one that is rolled back."""
+    seen: dict[str, ModelDeployment] = {}
+    world = steady()
+    world.md = world.md.model_copy(update={"metadata": world.md.metadata.model_copy(
+        update={"generation": 3})})  # fmt: skip
+    world.tick(revision=world.stable.revision)
+    seen["ready"] = world.md
+    world.tick()
+    world.tick(seconds=1)
+    seen["stepping"] = world.md
+    world.tick(action="pause", seconds=1)
+    seen["paused"] = world.md
+    world.tick(action="resume", analysis="pass", seconds=10)
+    world.tick(seconds=1)
+    world.tick(analysis="pass", seconds=10)
+    seen["promoting"] = world.md
+    world.stable = dataclasses.replace(world.stable, revision=D)
+    world.tick(seconds=1)
+    seen["promoted"] = world.md
+    failing = steady()
+    failing.tick()
+    failing.tick(seconds=1)
+    failing.ready = False
+    failing.tick(analysis="fail", seconds=5)
+    failing.tick(analysis="fail", seconds=5)
+    seen["rollingBack"] = failing.md
+    failing.ready = True
+    failing.stable = dataclasses.replace(failing.stable, ready=failing.stable.replicas)
+    failing.tick(seconds=1)
+    seen["rolledBack"] = failing.md
+    return seen
+
+
+EXPECTED_HEALTH = {
+    "ready": "Healthy", "stepping": "Progressing", "paused": "Suspended",
+    "promoting": "Progressing", "promoted": "Healthy", "rollingBack": "Progressing",
+    "rolledBack": "Degraded",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_HEALTH))
+def test_statuses_the_operator_writes_read_right_in_argo_cd(
+    harness: Harness, tmp_path: Path, name: str
+) -> None:
+    md = operator_statuses()[name]
+    obj = md.model_dump(mode="json", by_alias=True)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(obj))
+    health = harness.json("health", "--argocd-cm", CM_PATCH, "--obj", path)
+    assert health["status"] == EXPECTED_HEALTH[name], (md.status.phase, health)
+    discovery = harness.json("discovery", "--argocd-cm", CM_PATCH, "--obj", path)
+    enabled = {a["name"] for a in normalised(discovery) if not a["disabled"]}
+    assert enabled == {verb for verb in VERBS if why_not(verb, md.status) is None}

@@ -3,14 +3,21 @@ hold them, and one call that runs the pure pipeline (rollout plan, then status) 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
 from hack.testbed.manifests import md_manifest
 from modelyard_operator.api.timefmt import rfc3339
-from modelyard_operator.api.v1alpha1 import AnalysisStatus, ModelDeployment, ModelDeploymentStatus
+from modelyard_operator.api.v1alpha1 import (
+    AnalysisStatus,
+    CheckResult,
+    ModelDeployment,
+    ModelDeploymentStatus,
+)
 from modelyard_operator.reconcile import rollout
 from modelyard_operator.reconcile.observed import Problem, Track
+from modelyard_operator.reconcile.rollout import Apply, Keep, Remove, Situation
 from modelyard_operator.reconcile.status import Observed, Transition, compute_status
 from modelyard_runtime.contract.names import REVISION_LABEL, TRACK_LABEL
 
@@ -87,3 +94,80 @@ def step(
     observed = Observed(Track.of(stable), Track.of(canary), pods, problem)
     status, transitions = compute_status(md, observed, plan, rev=rev, image="img", now=now)
     return status, transitions, plan
+
+
+S, D, E = "rev-s", "rev-d", "rev-e"
+
+
+def canary_spec(**rollout_spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "steps": [{"weight": 25, "pause": "10s"}, {"weight": 50, "pause": "10s"}],
+        "analysis": {"interval": "5s", "failureThreshold": 2, "minSampleCount": 1},
+    }
+    base.update(rollout_spec)
+    return {"rollout": base}
+
+
+def verdict(result: str, *, at: datetime.datetime, value: float = 0.5) -> AnalysisStatus:
+    check = CheckResult(metric="latency", result=result, value=value, bound="<= 0.25 s",  # type: ignore[arg-type]
+                        message=f"canary p99 {value * 1000:.0f} ms")  # fmt: skip
+    return AnalysisStatus(time=rfc3339(at), result=result, checks=[check])  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass
+class World:
+    """A ModelDeployment, its two Deployments and a clock; ``tick`` runs one sync."""
+
+    md: ModelDeployment
+    now: datetime.datetime = T0
+    stable: Track = dataclasses.field(default_factory=lambda: Track(True, S, 4, 4, 4, True))
+    canary: Track = dataclasses.field(default_factory=Track)
+    ready: bool = True  # new pods become ready at once
+    plans: list[rollout.Plan] = dataclasses.field(default_factory=list)
+
+    def tick(
+        self,
+        *,
+        revision: str = D,
+        analysis: str | None = None,
+        action: str | None = None,
+        failure: str | None = None,
+        seconds: float = 0,
+    ) -> rollout.Plan:
+        self.now += datetime.timedelta(seconds=seconds)
+        result = verdict(analysis, at=self.now) if analysis else None
+        situation = Situation(md=self.md, revision=revision, stable=self.stable,
+                              canary=self.canary, canary_failure=failure, analysis=result,
+                              action=action, now=self.now)  # fmt: skip
+        plan = rollout.plan(situation)
+        observed = Observed(self.stable, self.canary, [])
+        status, _ = compute_status(self.md, observed, plan, rev=revision, image="img",
+                                   now=rfc3339(self.now))  # fmt: skip
+        self.md = self.md.model_copy(update={"status": status})
+        self.stable = self._follow(self.stable, plan.stable, revision)
+        self.canary = self._follow(self.canary, plan.canary, revision)
+        self.plans.append(plan)
+        return plan
+
+    def phase(self) -> str:
+        return self.md.status.phase
+
+    def _follow(self, track: Track, target: rollout.Target, revision: str) -> Track:
+        if isinstance(target, Remove):
+            return Track()
+        if isinstance(target, Keep):
+            return track
+        replicas = target.replicas if target.replicas is not None else track.replicas
+        rev = revision if isinstance(target, Apply) else track.revision
+        same = rev == track.revision
+        ready = replicas if self.ready else min(replicas, track.ready if same else 0)
+        return Track(True, rev, replicas, replicas, ready, ready == replicas)
+
+
+def steady(**extra: Any) -> World:
+    """v1 (rev S) serving on 4 replicas; the spec now asks for rev D."""
+    md = model(replicas=4, extra_spec=canary_spec(**extra))
+    status = md.status.model_copy(
+        update={"stable": md.status.stable.model_copy(update={"revision": S, "version": "v0"})}
+    )
+    return World(md.model_copy(update={"status": status}))

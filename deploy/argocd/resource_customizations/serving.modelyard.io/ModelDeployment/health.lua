@@ -107,6 +107,11 @@ end
 
 local function rollbackSummary(status, ongoing)
   local rb = status.rolledBack or {}
+  if ongoing then
+    -- While rolling back, the canary says how the rollout ends and why.
+    local c = status.canary or {}
+    rb = {version = c.version, result = c.ending, reason = c.reason}
+  end
   local version = versionOf(rb) or versionOf(status.canary) or "the canary"
   local verb = "Rolled back "
   if rb.result == "Aborted" then

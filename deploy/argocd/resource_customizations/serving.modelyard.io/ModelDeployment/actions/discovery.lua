@@ -2,9 +2,8 @@
 -- only while the operator would act on it (docs/argocd.md). Needs only the base library.
 local status = obj.status or {}
 local canary = status.canary or {}
-local running = canary.revision ~= nil and canary.revision ~= ""
-  and (status.phase == "Progressing" or status.phase == "Paused")
-local pausedByAction = canary.paused == true
+local running = canary.state == "Stepping"
+local pausedByAction = running and canary.paused == true
 local rolledBack = status.rolledBack ~= nil and status.rolledBack.revision ~= nil
   and status.rolledBack.revision ~= ""
 

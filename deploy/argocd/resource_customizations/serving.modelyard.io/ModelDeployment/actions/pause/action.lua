@@ -3,11 +3,10 @@
 -- Refuses, like discovery.lua disables it, when the action does not apply.
 local status = obj.status or {}
 local canary = status.canary or {}
-local applies = canary.revision ~= nil and canary.revision ~= ""
-  and (status.phase == "Progressing" or status.phase == "Paused")
+local applies = canary.state == "Stepping"
 applies = applies and canary.paused ~= true
 if not applies then
-  error("pause applies only while a canary runs and is not paused by the pause action", 0)
+  error("pause applies only while a canary steps and is not paused by the pause action", 0)
 end
 if obj.metadata.annotations == nil then
   obj.metadata.annotations = {}

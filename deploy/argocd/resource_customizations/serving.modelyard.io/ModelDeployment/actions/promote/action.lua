@@ -3,10 +3,9 @@
 -- Refuses, like discovery.lua disables it, when the action does not apply.
 local status = obj.status or {}
 local canary = status.canary or {}
-local applies = canary.revision ~= nil and canary.revision ~= ""
-  and (status.phase == "Progressing" or status.phase == "Paused")
+local applies = canary.state == "Stepping"
 if not applies then
-  error("promote applies only while a canary runs", 0)
+  error("promote applies only while a canary steps", 0)
 end
 if obj.metadata.annotations == nil then
   obj.metadata.annotations = {}

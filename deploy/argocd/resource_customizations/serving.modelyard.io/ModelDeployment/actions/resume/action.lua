@@ -2,7 +2,8 @@
 -- sets the annotation serving.modelyard.io/action, which the operator acts on once and removes.
 -- Refuses, like discovery.lua disables it, when the action does not apply.
 local status = obj.status or {}
-local applies = status.canary ~= nil and status.canary.paused == true
+local applies = status.canary ~= nil and status.canary.state == "Stepping"
+  and status.canary.paused == true
 if not applies then
   error("resume applies only while the canary is paused by the pause action", 0)
 end
