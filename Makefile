@@ -67,13 +67,16 @@ bench-operator: venv cluster-build ## 1,000 ModelDeployments on the local cluste
 bench-export: export-deps ## quantisation size, accuracy and latency of the examples (writes BENCHMARKS.md)
 	$(PY) -m hack.bench_export
 
+argocd: venv ## regenerate deploy/argocd's argocd-cm patch and Helm values from the Lua files
+	$(PY) -m hack.gen_argocd
+
 crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
 	$(PY) -m modelyard_operator.api.crdgen --write
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down node-deps images
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus
