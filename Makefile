@@ -61,8 +61,11 @@ demo-down: venv ## stop the demo's operator, runtime and cluster by process id
 demo-runtime: venv ## serve a demo model locally and send it requests over REST v2 and TF-Serving v1
 	$(PY) -m hack.demo_runtime
 
-bench-operator: venv cluster-build ## 1,000 ModelDeployments on the local cluster: apply -> Deployment latency, RSS
+bench-operator: venv cluster-build ## 1,000 ModelDeployments (100 mid-canary) on the local cluster: apply -> Deployment latency, RSS
 	$(PY) -m hack.bench_operator
+
+bench-rollouts: venv cluster-build node-deps ## canary promotion and rollback on real pods with Prometheus: reaction time, failed requests (writes BENCHMARKS.md)
+	$(PY) -m hack.bench_rollouts
 
 bench-export: export-deps ## quantisation size, accuracy and latency of the examples (writes BENCHMARKS.md)
 	$(PY) -m hack.bench_export
@@ -76,7 +79,7 @@ crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: argocd help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down node-deps images
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus

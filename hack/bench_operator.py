@@ -114,6 +114,40 @@ def wait_all_ready(api: Api, namespace: str, count: int, timeout: float) -> None
         time.sleep(1.0)  # polling the API server with a deadline
 
 
+def start_canaries(api: Api, namespace: str, names: list[str]) -> None:
+    """Move each of ``names`` to a v2 whose canary holds at its first step (a 1-hour pause, no
+    checks): ModelDeployments mid-canary, as in a busy cluster."""
+    conn = api.connect()
+    rollout = {"steps": [{"weight": 10, "pause": "1h"}], "analysis": {"metrics": []}}
+    patch = json.dumps({"spec": {"model": {"version": "v2"}, "rollout": rollout}})
+    base = f"/apis/serving.modelyard.io/v1alpha1/namespaces/{namespace}/modeldeployments"
+    for name in names:
+        conn.request("PATCH", f"{base}/{name}", body=patch,
+                     headers={"Content-Type": "application/merge-patch+json"})  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"patch of {name} failed: {response.status}")
+
+
+def wait_canaries(api: Api, namespace: str, count: int, timeout: float) -> None:
+    """Until ``count`` ModelDeployments hold a canary at its first step, weight reached."""
+    path = f"/apis/serving.modelyard.io/v1alpha1/namespaces/{namespace}/modeldeployments"
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = api.connect()
+        conn.request("GET", path)
+        items = json.loads(conn.getresponse().read())["items"]
+        conn.close()
+        held = sum(1 for i in items if ((i.get("status") or {}).get("canary") or {}).get(
+            "stepStartedAt"))  # fmt: skip
+        if held >= count:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {held}/{count} canaries at their step after {timeout} s")
+        time.sleep(1.0)  # polling the API server with a deadline
+
+
 def summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
@@ -133,7 +167,7 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
     return float("nan")
 
 
-def run(count: int, probes: int, rate: float) -> dict[str, Any]:
+def run(count: int, probes: int, rate: float, canaries: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
         cluster = LocalCluster(Path(tmp) / "cluster", tier="C")
         cluster.up()
@@ -153,7 +187,7 @@ def run(count: int, probes: int, rate: float) -> dict[str, Any]:
             operator = OperatorProcess(config, env=env)
             operator.start()
             try:
-                return measure(cluster, operator, count, probes, rate)
+                return measure(cluster, operator, count, probes, rate, canaries)
             finally:
                 operator.stop()
         finally:
@@ -161,7 +195,12 @@ def run(count: int, probes: int, rate: float) -> dict[str, Any]:
 
 
 def measure(
-    cluster: LocalCluster, operator: OperatorProcess, count: int, probes: int, rate: float
+    cluster: LocalCluster,
+    operator: OperatorProcess,
+    count: int,
+    probes: int,
+    rate: float,
+    canaries: int,
 ) -> dict[str, Any]:
     api = Api(cluster)
     watch = DeploymentWatch(api, "bench")
@@ -197,6 +236,13 @@ def measure(
     probe = [watch.seen[n] - started[n] for n in probe_names]
     print(f"probes: {summary(probe)}", flush=True)
     peak, rss_end = rss_mib(pid, "VmHWM"), rss_mib(pid)
+    start_canaries(api, "bench", fill_names[:canaries])
+    canary_started = time.monotonic()
+    wait_canaries(api, "bench", canaries, timeout=600)
+    canary_seconds = time.monotonic() - canary_started
+    rss_canaries = rss_mib(pid)
+    print(f"{canaries} canaries at their step in {canary_seconds:.0f} s, RSS {rss_canaries:.0f}",
+          flush=True)  # fmt: skip
     # A restart: resume every object from the initial listing, then the resident size at rest.
     operator.stop()
     resume_started = time.monotonic()
@@ -224,6 +270,9 @@ def measure(
         "fill": summary(fill),
         "probe": summary(probe),
         "rss_mib": max(rss_full, rss_end),
+        "canaries": canaries,
+        "canary_seconds": canary_seconds,
+        "canary_rss_mib": rss_canaries,
         "peak_rss_mib": peak,
         "resume_seconds": resume,
         "resume_metric_timeouts": stalls,
@@ -239,7 +288,7 @@ def write_benchmarks(result: dict[str, Any], command: str) -> None:
     fill, probe = result["fill"], result["probe"]
     date = datetime.date.today().isoformat()
     section = f"""{BEGIN}
-## Operator at {result["count"]} ModelDeployments (issue 5)
+## Operator at {result["count"]} ModelDeployments
 
 `{command}` on {date}, 2 shared vCPUs, local tier-C cluster (etcd, kube-apiserver,
 controller-manager, scheduler, kwok) on the same machine, operator as its ServiceAccount.
@@ -263,6 +312,11 @@ Every ModelDeployment was Ready {result["settle_seconds"]:.0f} s later. Operator
 operator resumed every object in {result["resume_seconds"]:.0f} s, peaking at
 {result["resumed_peak_mib"]:.0f} MiB, and held **{result["rest_rss_mib"]:.0f} MiB** a minute
 later, at rest.
+
+With {result["canaries"]} of them mid-canary (a v2 held at its first step: a canary Deployment
+next to the stable one, the rollout state in status), reached in {result["canary_seconds"]:.0f} s:
+operator RSS **{result["canary_rss_mib"]:.0f} MiB**. The restart above resumed those canaries
+too, each at the step it was at.
 {END}"""  # noqa: E501
     path = ROOT / "BENCHMARKS.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
@@ -278,13 +332,17 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--probes", type=int, default=100)
     parser.add_argument("--rate", type=float, default=3.0, help="creates per second when filling")
+    parser.add_argument("--canaries", type=int, default=100, help="how many go mid-canary")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     subprocess.run([str(ROOT / "hack" / "cluster" / "build.sh")], check=True, stdout=sys.stderr)
-    result = run(args.count, args.probes, args.rate)
+    result = run(args.count, args.probes, args.rate, args.canaries)
     print(json.dumps(result, indent=2))
     if not args.no_write:
-        flags = f"--count {args.count} --probes {args.probes} --rate {args.rate:g}"
+        flags = (
+            f"--count {args.count} --probes {args.probes} --rate {args.rate:g} "
+            f"--canaries {args.canaries}"
+        )
         command = f"make bench-operator  # {flags}"
         write_benchmarks(result, command)
     return 0
