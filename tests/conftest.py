@@ -1,4 +1,4 @@
-"""Shared fixtures: test models, in-process server state, and runtime server processes."""
+"""Shared fixtures: test models, in-process data planes, and runtime server processes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from onnx import TensorProto
 
 from hack.testbed import onnx_models
 from hack.testbed.processes import RuntimeProcess
-from modelyard_runtime.server.state import ServerState
+from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import prepare
 
@@ -30,20 +30,20 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-async def make_state(settings: Settings) -> ServerState:
-    """A Ready server state with the real onnxruntime session, as ``serve`` would build it."""
-    state = ServerState.for_settings(settings)
-    state.attach(prepare(settings, state.metrics))
-    state.not_ready_reason = ""
-    return state
+async def make_plane(settings: Settings) -> DataPlane:
+    """A Ready data plane with the real onnxruntime session, as ``serve`` would build it."""
+    plane = DataPlane.for_settings(settings)
+    plane.attach(prepare(settings, plane.metrics))
+    plane.readiness.not_ready_reason = ""
+    return plane
 
 
 @pytest.fixture
-async def tiny_state(models: dict[str, Path]) -> AsyncIterator[ServerState]:
-    state = await make_state(Settings(model_path=str(models["tiny"]), revision="r1"))
-    yield state
-    assert state.batcher is not None
-    await state.batcher.close()
+async def tiny_plane(models: dict[str, Path]) -> AsyncIterator[DataPlane]:
+    plane = await make_plane(Settings(model_path=str(models["tiny"]), revision="r1"))
+    yield plane
+    assert plane.batcher is not None
+    await plane.batcher.close()
 
 
 @pytest.fixture

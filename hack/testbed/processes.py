@@ -2,6 +2,7 @@
 
 The server is started on port 0; the chosen port is read from its log line. Lines are collected
 by a reader thread, and ``wait_for`` polls them against a deadline (no sleeps). Stopped by PID.
+No drain delay unless a test asks for one: there are no endpoints to update around a test.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
 
 LISTENING = re.compile(r"listening on http://([\d.]+):(\d+)")
@@ -33,6 +36,7 @@ class RuntimeProcess:
             "MODELYARD_HOST": "127.0.0.1",
             "MODELYARD_HTTP_PORT": "0",
             "MODELYARD_GRPC_PORT": "0",
+            "MODELYARD_DRAIN_DELAY_SECONDS": "0",
         }
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **defaults, **(env or {})}
         self.popen = subprocess.Popen(
@@ -85,9 +89,23 @@ class RuntimeProcess:
         return f"{match.group(1)}:{match.group(2)}"
 
     def wait_ready(self, timeout: float = 60.0) -> str:
+        """The base URL once the server (every process of it) answers Ready."""
         url = self.url(timeout)
         self.wait_for(r"ready: model", timeout)
+        deadline = time.monotonic() + timeout
+        while not self._ready(url):
+            if time.monotonic() > deadline or self.popen.poll() is not None:
+                raise AssertionError(f"{url} never answered Ready; log:\n{self.log}")
+            time.sleep(0.05)  # polling a starting server against a deadline
         return url
+
+    @staticmethod
+    def _ready(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=5) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def terminate(self) -> None:
         self.popen.send_signal(signal.SIGTERM)

@@ -50,6 +50,8 @@ class Settings:
     auth_token_file: str = ""
     termination_log: str = ""
     shutdown_grace_seconds: float = 30.0
+    drain_delay_seconds: float = 5.0
+    max_connection_age_seconds: float = 30.0
     max_request_bytes: int = 64 * 1024 * 1024
     pod_name: str = ""
     pod_namespace: str = ""
@@ -193,6 +195,21 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         "longest drain after SIGTERM",
     ),
     _Field(
+        "drain_delay_seconds",
+        "MODELYARD_DRAIN_DELAY_SECONDS",
+        "--drain-delay-seconds",
+        float,
+        "after SIGTERM, keep accepting connections this long (at most the grace) while the "
+        "endpoints update",
+    ),
+    _Field(
+        "max_connection_age_seconds",
+        "MODELYARD_MAX_CONNECTION_AGE_SECONDS",
+        "--max-connection-age-seconds",
+        float,
+        "end kept-alive connections after this age so clients rebalance (0 = never)",
+    ),
+    _Field(
         "max_request_bytes",
         "MODELYARD_MAX_REQUEST_BYTES",
         "--max-request-bytes",
@@ -268,6 +285,8 @@ def validate(settings: Settings) -> None:
         (settings.inference_workers >= 1, "inference workers must be at least 1"),
         (1 <= settings.processes <= MAX_PROCESSES, f"processes must be 1..{MAX_PROCESSES}"),
         (settings.shutdown_grace_seconds >= 0, "shutdown grace must not be negative"),
+        (settings.drain_delay_seconds >= 0, "drain delay must not be negative"),
+        (settings.max_connection_age_seconds >= 0, "max connection age must not be negative"),
         (settings.max_request_bytes >= 1024, "max request bytes must be at least 1024"),
         (
             settings.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},

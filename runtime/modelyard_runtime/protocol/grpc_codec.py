@@ -2,7 +2,7 @@
 
 Decodes both typed ``contents`` and ``raw_input_contents`` through the same checks as REST
 (``protocol.tensors``), so a bad input gets the same message on both transports. Responses always
-use ``raw_output_contents``, as Triton does. Pure: called by ``server.grpc_service``.
+use ``raw_output_contents``, as Triton does. Pure: called by ``server.grpc_v2``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``decode_infer`` turns a request body (and its ``Inference-Header-Content-Length``) into checked
 numpy feeds; ``encode_infer`` turns outputs into a JSON or binary response body. Called by the
-aiohttp routes; knows nothing of HTTP beyond the header value it is handed.
+REST v2 transport (``server.rest_v2``) and, for the request type, the gRPC codec; knows nothing
+of HTTP beyond the header value it is handed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ class InferRequest:
     outputs: tuple[RequestedOutput, ...] | None  # None: every output
     binary_output: bool  # request-level binary_data_output
     raw: bool = False  # raw binary request (header length 0): every output comes back binary
+
+    @property
+    def output_names(self) -> tuple[str, ...] | None:
+        """The outputs asked for, in order; None: every output."""
+        if self.outputs is None:
+            return None
+        return tuple(wanted.name for wanted in self.outputs)
+
+    def wants_binary(self, position: int) -> bool:
+        """Whether the ``position``-th output of the reply goes as a binary tensor."""
+        if self.outputs is None:
+            return self.binary_output
+        binary = self.outputs[position].binary
+        return self.binary_output if binary is None else binary
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -156,25 +171,6 @@ def _decode_outputs(raw: Any) -> tuple[RequestedOutput, ...] | None:
             RequestedOutput(item["name"], binary if isinstance(binary, bool) else None)
         )
     return tuple(requested)
-
-
-def select_outputs(
-    request: InferRequest, specs: Sequence[TensorSpec]
-) -> list[tuple[int, TensorSpec, bool]]:
-    """(index in the model's outputs, spec, binary?) for each output to return, in request order."""
-    index = {spec.name: i for i, spec in enumerate(specs)}
-    if request.outputs is None:
-        return [(i, spec, request.binary_output) for i, spec in enumerate(specs)]
-    selected = []
-    for wanted in request.outputs:
-        if wanted.name not in index:
-            known = ", ".join(spec.name for spec in specs)
-            raise InvalidInputError(
-                f"unknown output {wanted.name!r}; the model's outputs are: {known}"
-            )
-        binary = request.binary_output if wanted.binary is None else wanted.binary
-        selected.append((index[wanted.name], specs[index[wanted.name]], binary))
-    return selected
 
 
 def encode_infer(

@@ -26,6 +26,11 @@ class PredictRequest:
     feeds: dict[str, Array]
     row_format: bool
 
+    @property
+    def output_names(self) -> None:
+        """TF-Serving always answers with every output."""
+        return None
+
 
 def _unwrap_b64(value: Any) -> Any:
     if isinstance(value, dict):

@@ -14,8 +14,9 @@ supervisor that serves nothing itself:
   process reports the sum over all of them;
 - each process writes ``ready-<index>`` into the shared directory when its model is ready, and
   reports Ready only when every process has;
-- SIGTERM and SIGINT are forwarded and every process drains. If one exits on its own, the others
-  are stopped and the supervisor exits non-zero, so Kubernetes restarts the container whole;
+- SIGTERM and SIGINT are forwarded (the one received) and every process drains. If one exits on
+  its own, the others are stopped and the supervisor exits non-zero, so Kubernetes restarts the
+  container whole;
 - a process whose supervisor is gone stops by itself.
 
 ``server.run.serve`` calls ``supervise``; the copies find their ``ProcessGroup`` in the env.
@@ -107,12 +108,18 @@ def _command_line() -> list[str]:
     return [sys.executable, *sys.orig_argv[1:]]
 
 
-async def supervise(settings: Settings) -> int:
-    """Run ``settings.processes`` servers on shared ports until SIGTERM; the exit code."""
+async def supervise(settings: Settings, count: int) -> int:
+    """Run ``count`` servers on shared ports until SIGTERM; the exit code."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):  # before any child exists
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     directory = tempfile.mkdtemp(prefix="modelyard-")
     reserved: list[socket.socket] = []
     try:
@@ -123,7 +130,7 @@ async def supervise(settings: Settings) -> int:
             return listen_failed(settings, e)
         http_port, grpc_port = (sock.getsockname()[1] for sock in reserved)
         try:
-            children = await _start(settings, directory, http_port, grpc_port)
+            children = await _start(settings, count, directory, http_port, grpc_port)
         except OSError as e:
             message = f"cannot start the server processes: {e}"
             report_fatal(settings.termination_log, "serve", message)
@@ -136,7 +143,7 @@ async def supervise(settings: Settings) -> int:
             grpc_port,
             directory,
         )
-        return await _watch(children, settings, stop)
+        return await _watch(children, settings, stop, received)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
@@ -146,15 +153,15 @@ async def supervise(settings: Settings) -> int:
 
 
 async def _start(
-    settings: Settings, directory: str, http_port: int, grpc_port: int
+    settings: Settings, count: int, directory: str, http_port: int, grpc_port: int
 ) -> list[asyncio.subprocess.Process]:
     """Start the copies; if one cannot start, stop those that did and raise."""
     children: list[asyncio.subprocess.Process] = []
     try:
-        for index in range(settings.processes):
+        for index in range(count):
             group = ProcessGroup(
                 index=index,
-                count=settings.processes,
+                count=count,
                 directory=directory,
                 http_port=http_port,
                 grpc_port=grpc_port,
@@ -178,7 +185,10 @@ async def _start(
 
 
 async def _watch(
-    children: list[asyncio.subprocess.Process], settings: Settings, stop: asyncio.Event
+    children: list[asyncio.subprocess.Process],
+    settings: Settings,
+    stop: asyncio.Event,
+    received: list[int],
 ) -> int:
     """Wait for a stop signal or the first exit, stop the rest, and pick the exit code."""
     exits = {asyncio.ensure_future(child.wait()): index for index, child in enumerate(children)}
@@ -191,16 +201,19 @@ async def _watch(
         else:
             index = exits[next(task for task in done if task is not stopped)]
             code = _unexpected_exit(index, children[index], settings)
+        forwarded = received[0] if received else signal.SIGTERM
         for child in children:
             if child.returncode is None:
-                child.send_signal(signal.SIGTERM)
+                child.send_signal(forwarded)
         timeout = settings.shutdown_grace_seconds + KILL_MARGIN_SECONDS
         _, late = await asyncio.wait(exits, timeout=timeout)
         for task in late:
             log.warning("server process %d outlived the grace period; killing it", exits[task])
             children[exits[task]].kill()
         await asyncio.gather(*exits)
-        if code == 0 and any(child.returncode for child in children):
+        # A copy still starting when the signal came dies of it, before it can drain: it had
+        # nothing to drain, so that is a clean stop.
+        if code == 0 and any(child.returncode not in (0, -forwarded) for child in children):
             code = 1
         return code
     finally:

@@ -2,9 +2,14 @@
 
 ``serve`` is called by the CLI and by tests (with a custom ``loader``). Liveness answers from the
 first moment; readiness only after verify, load and warm-up. A fatal startup failure is written to
-the termination log and ends the process non-zero. SIGTERM flips readiness at once, answers new
-requests 503, lets queued and in-flight requests finish, and returns 0 within the grace period.
-With ``processes`` above 1 it supervises that many copies of itself instead (``server.processes``).
+the termination log and ends the process non-zero. With ``processes`` above 1 it supervises that
+many copies of itself instead (``server.processes``).
+
+SIGTERM starts the drain (``_drain``): readiness and gRPC health turn unready at once, so the
+endpoints drop the pod; for ``drain_delay_seconds`` (at most the grace) it keeps accepting and
+serving, answering HTTP with ``Connection: close`` so clients reconnect to other pods; then it
+stops listening (gRPC: GOAWAY), finishes queued and in-flight requests, closes idle connections
+and returns 0, all within ``shutdown_grace_seconds``. SIGINT (Ctrl-C) skips the delay.
 """
 
 from __future__ import annotations
@@ -17,13 +22,10 @@ import signal
 import time
 from pathlib import Path
 
-from aiohttp import web
-
+from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.errors import SettingsError, StartupError
-from modelyard_runtime.server.app import build_app
-from modelyard_runtime.server.grpc_service import GrpcServer
+from modelyard_runtime.server.listeners import Listeners
 from modelyard_runtime.server.processes import ProcessGroup, housekeep, supervise
-from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import (
     Loader,
@@ -35,6 +37,21 @@ from modelyard_runtime.startup import (
 )
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Stop:
+    """Set by the first stop signal; remembers which one."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.signal: int | None = None
+
+    def __call__(self, signum: int) -> None:
+        if self.signal is None:
+            self.signal = signum
+        self.event.set()
 
 
 def read_token(path: str) -> bytes | None:
@@ -58,62 +75,50 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
         return 2
     group = ProcessGroup.from_environ(os.environ)
     if group is None and settings.processes > 1:
-        return await supervise(settings)
+        return await supervise(settings, settings.processes)
     if group is not None:
         settings = group.settings_for(settings)
-    state = ServerState.for_settings(settings, token=token, group=group)
-    stop = asyncio.Event()
+    plane = DataPlane.for_settings(
+        settings,
+        token=token,
+        siblings=group,
+        metrics_dir=group.directory if group is not None else None,
+    )
+    stop = Stop()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
     keeper = None
     if group is not None:
-        keeper = asyncio.ensure_future(housekeep(group, stop, state.metrics.sample))
-    runner = web.AppRunner(
-        build_app(state),
-        access_log=None,
-        handle_signals=False,
-        shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
-    )
-    await runner.setup()
-    grpc_server: GrpcServer | None = None
+        keeper = asyncio.ensure_future(housekeep(group, stop.event, plane.metrics.sample))
+    listeners = Listeners(plane, reuse_port=group is not None)
     try:
         try:
-            site = web.TCPSite(
-                runner,
-                settings.host,
-                settings.http_port,
-                backlog=1024,
-                reuse_port=group is not None,
-            )
-            await site.start()
-            grpc_server = GrpcServer(state)
+            await listeners.start()
         except (OSError, RuntimeError) as e:
             return listen_failed(settings, e)
-        for address in runner.addresses:
-            log.info("listening on http://%s:%d", address[0], address[1])
-        await grpc_server.start()
-        code = await _load_and_serve(state, stop, loader, grpc_server)
+        return await _load_and_serve(plane, stop, loader, listeners, group)
     finally:
         if keeper is not None:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
-        if grpc_server is not None:
-            await grpc_server.stop(grace=1.0)
-        await runner.cleanup()
-        if state.batcher is not None:
-            await state.batcher.close()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        await listeners.close()
+        if plane.batcher is not None:
+            await plane.batcher.close()
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
-    return code
 
 
 async def _load_and_serve(
-    state: ServerState, stop: asyncio.Event, loader: Loader, grpc_server: GrpcServer
+    plane: DataPlane,
+    stop: Stop,
+    loader: Loader,
+    listeners: Listeners,
+    group: ProcessGroup | None,
 ) -> int:
-    settings = state.settings
-    load = asyncio.ensure_future(asyncio.to_thread(prepare, settings, state.metrics, loader=loader))
-    stopped = asyncio.ensure_future(stop.wait())
+    settings = plane.settings
+    load = asyncio.ensure_future(asyncio.to_thread(prepare, settings, plane.metrics, loader=loader))
+    stopped = asyncio.ensure_future(stop.event.wait())
     await asyncio.wait({load, stopped}, return_when=asyncio.FIRST_COMPLETED)
     if not load.done():
         log.info("stop requested while loading; exiting")
@@ -126,33 +131,35 @@ async def _load_and_serve(
         write_termination_log(settings.termination_log, str(e))
         stopped.cancel()
         return 1
-    state.attach(model)
+    plane.attach(model)
+    readiness = plane.readiness
     if settings.require_gpu and model.session.execution_provider == "cpu":
-        state.not_ready_reason = (
+        readiness.not_ready_reason = (
             "a GPU is required (requireGPU) but the model runs on the CPU: "
             "no CUDA or TensorRT provider is active"
         )
-        log.error("not ready: %s", state.not_ready_reason)
+        log.error("not ready: %s", readiness.not_ready_reason)
     else:
-        state.not_ready_reason = ""
-        if state.group is not None:
-            state.group.mark_ready()
+        readiness.not_ready_reason = ""
+        if group is not None:
+            group.mark_ready()
         log.info(
             "ready: model %r version %r on %s",
             settings.served_name,
             settings.model_version,
             model.session.execution_provider,
         )
-        if await wait_group_ready(state, stop):
-            await grpc_server.set_serving(True)
+        if await wait_group_ready(plane, stop.event):
+            await listeners.set_serving(True)
     await stopped
-    await grpc_server.set_serving(False)
-    return await _drain(state)
+    await listeners.set_serving(False)
+    delay = 0.0 if stop.signal == signal.SIGINT else settings.drain_delay_seconds
+    return await _drain(plane, listeners, delay)
 
 
-async def wait_group_ready(state: ServerState, stop: asyncio.Event, period: float = 0.05) -> bool:
+async def wait_group_ready(plane: DataPlane, stop: asyncio.Event, period: float = 0.05) -> bool:
     """Wait until the whole process group is ready, so gRPC health agrees with HTTP readiness."""
-    while state.readiness_problem():
+    while plane.readiness_problem():
         if stop.is_set():
             return False
         with contextlib.suppress(TimeoutError):
@@ -160,17 +167,23 @@ async def wait_group_ready(state: ServerState, stop: asyncio.Event, period: floa
     return True
 
 
-async def _drain(state: ServerState) -> int:
-    state.draining = True
-    grace = state.settings.shutdown_grace_seconds
+async def _drain(plane: DataPlane, listeners: Listeners, delay: float) -> int:
+    """Unready now; serve on for ``delay``; stop listening; finish the work; within the grace."""
+    plane.readiness.draining = True
+    grace = plane.settings.shutdown_grace_seconds
     deadline = time.monotonic() + grace
-    log.info("draining: %d requests in flight, grace %.1f s", state.in_flight, grace)
-    if state.batcher is not None and not await state.batcher.drain(grace):
-        log.warning("grace period over with requests still queued")
-    if state.in_flight:
-        try:
-            await asyncio.wait_for(state.idle.wait(), max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            log.warning("grace period over with %d requests in flight", state.in_flight)
+    delay = min(delay, grace)
+    log.info(
+        "draining: %d requests in flight, grace %.1f s; accepting connections for %.1f s more",
+        plane.in_flight,
+        grace,
+        delay,
+    )
+    if delay > 0:
+        await asyncio.sleep(delay)
+    await listeners.stop_accepting(grace=max(0.0, deadline - time.monotonic()))
+    log.info("stopped accepting connections: %d requests in flight", plane.in_flight)
+    if not await plane.drained(max(0.0, deadline - time.monotonic())):
+        log.warning("grace period over with %d requests in flight", plane.in_flight)
     log.info("drained; exiting")
     return 0

@@ -68,6 +68,8 @@ def test_model_name_defaults_to_the_file_stem() -> None:
         (["--model", "m.onnx", "--name", "a:b"], "model name"),
         (["--model", "m.onnx", "--processes", "0"], "processes must be 1..64"),
         (["--model", "m.onnx", "--processes", "65"], "processes must be 1..64"),
+        (["--model", "m.onnx", "--drain-delay-seconds", "-1"], "drain delay"),
+        (["--model", "m.onnx", "--max-connection-age-seconds", "-2"], "max connection age"),
     ],
 )
 def test_bad_values_are_named(argv: list[str], message: str) -> None:

@@ -50,11 +50,8 @@ def test_id_outputs_and_binary_flags_are_kept() -> None:
         SPECS,
     )
     assert request.id == "req-1"
-    selected = oip.select_outputs(request, OUTPUTS)
-    assert [(i, spec.name, binary) for i, spec, binary in selected] == [
-        (1, "total", True),
-        (0, "double", False),
-    ]
+    assert request.output_names == ("total", "double")
+    assert [request.wants_binary(position) for position in range(2)] == [True, False]
 
 
 def test_binary_input_decodes_without_copy_semantics_changing_values() -> None:
@@ -186,7 +183,10 @@ def test_unclaimed_binary_bytes_are_rejected() -> None:
         oip.decode_infer(raw, length, SPECS)
 
 
-def test_unknown_output_is_named() -> None:
-    request = oip.decode_infer(body([x_input()], outputs=[{"name": "nope"}]), None, SPECS)
-    with pytest.raises(InvalidInputError, match="unknown output 'nope'"):
-        oip.select_outputs(request, OUTPUTS)
+def test_without_requested_outputs_the_request_level_flag_decides() -> None:
+    request = oip.decode_infer(
+        body([x_input()], parameters={"binary_data_output": True}), None, SPECS
+    )
+    assert request.output_names is None
+    assert request.wants_binary(0)
+    assert request.wants_binary(1)

@@ -12,9 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from hack.testbed.metrics_text import value
+from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.datatypes import Array, TensorSpec
 from modelyard_runtime.server.app import build_app
-from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.session.fake import FakeSession
 from modelyard_runtime.settings import Settings
 from modelyard_runtime.startup import LoadedModel
@@ -42,9 +42,9 @@ def gate() -> Gate:
     return Gate()
 
 
-async def gated_state(
+async def gated_plane(
     gate: Gate, tmp_path: Path, *, max_queue_size: int = 8, request_timeout_ms: int = 0
-) -> ServerState:
+) -> DataPlane:
     settings = Settings(
         model_path=str(tmp_path / "gated.onnx"),
         max_batch_size=1,
@@ -53,31 +53,31 @@ async def gated_state(
     )
     spec = TensorSpec("x", "FP32", (-1, 4))
     session = FakeSession(gate, inputs=[spec], outputs=[spec])
-    state = ServerState.for_settings(settings)
-    state.attach(LoadedModel(session=session, sha256="0" * 64))
-    state.not_ready_reason = ""
-    return state
+    plane = DataPlane.for_settings(settings)
+    plane.attach(LoadedModel(session=session, sha256="0" * 64))
+    plane.readiness.not_ready_reason = ""
+    return plane
 
 
 @pytest.fixture
-async def closing() -> AsyncIterator[list[ServerState]]:
-    states: list[ServerState] = []
-    yield states
-    for state in states:
-        assert state.batcher is not None
-        await state.batcher.close()
+async def closing() -> AsyncIterator[list[DataPlane]]:
+    planes: list[DataPlane] = []
+    yield planes
+    for plane in planes:
+        assert plane.batcher is not None
+        await plane.batcher.close()
 
 
 async def test_full_queue_answers_429_with_retry_after(
-    aiohttp_client: MakeClient, gate: Gate, tmp_path: Path, closing: list[ServerState]
+    aiohttp_client: MakeClient, gate: Gate, tmp_path: Path, closing: list[DataPlane]
 ) -> None:
-    state = await gated_state(gate, tmp_path, max_queue_size=1)
-    closing.append(state)
-    client = await aiohttp_client(build_app(state))
+    plane = await gated_plane(gate, tmp_path, max_queue_size=1)
+    closing.append(plane)
+    client = await aiohttp_client(build_app(plane))
     first = asyncio.ensure_future(client.post(INFER, json=BODY))
     assert await asyncio.to_thread(gate.entered.wait, 5)
     queued = asyncio.ensure_future(client.post(INFER, json=BODY))
-    batcher = state.batcher
+    batcher = plane.batcher
     assert batcher is not None
     await eventually(lambda: batcher.queued == 1, what="a queued request")
     rejected = await client.post(INFER, json=BODY)
@@ -92,11 +92,11 @@ async def test_full_queue_answers_429_with_retry_after(
 
 
 async def test_result_later_than_the_timeout_answers_504(
-    aiohttp_client: MakeClient, gate: Gate, tmp_path: Path, closing: list[ServerState]
+    aiohttp_client: MakeClient, gate: Gate, tmp_path: Path, closing: list[DataPlane]
 ) -> None:
-    state = await gated_state(gate, tmp_path, request_timeout_ms=50)
-    closing.append(state)
-    client = await aiohttp_client(build_app(state))
+    plane = await gated_plane(gate, tmp_path, request_timeout_ms=50)
+    closing.append(plane)
+    client = await aiohttp_client(build_app(plane))
     response = await client.post(INFER, json=BODY)
     assert response.status == 504
     assert "timeout" in (await response.json())["error"]

@@ -14,9 +14,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from hack.testbed.metrics_text import samples, value
+from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.server.app import build_app
 from modelyard_runtime.server.processes import ProcessGroup
-from modelyard_runtime.server.state import ServerState
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[web.Application], Awaitable[Client]]
@@ -36,8 +36,8 @@ def infer_body(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def client(aiohttp_client: MakeClient, tiny_state: ServerState) -> Client:
-    return await aiohttp_client(build_app(tiny_state))
+async def client(aiohttp_client: MakeClient, tiny_plane: DataPlane) -> Client:
+    return await aiohttp_client(build_app(tiny_plane))
 
 
 async def error_of(response: Any, status: int) -> str:
@@ -197,20 +197,20 @@ async def test_bad_requests_get_4xx_and_the_server_keeps_serving(
 
 
 async def test_body_over_the_limit_is_413(
-    aiohttp_client: MakeClient, tiny_state: ServerState
+    aiohttp_client: MakeClient, tiny_plane: DataPlane
 ) -> None:
-    tiny_state.settings = dataclasses.replace(tiny_state.settings, max_request_bytes=2048)
-    client = await aiohttp_client(build_app(tiny_state))
+    tiny_plane.settings = dataclasses.replace(tiny_plane.settings, max_request_bytes=2048)
+    client = await aiohttp_client(build_app(tiny_plane))
     big = {"inputs": [{"name": "x", "shape": [200, 4], "datatype": "FP32", "data": [1.5] * 800}]}
     assert "limit" in await error_of(await client.post(INFER, json=big), 413)
     assert (await client.post(INFER, json=infer_body())).status == 200
 
 
 async def test_bearer_token_guards_inference_and_metadata_not_health(
-    aiohttp_client: MakeClient, tiny_state: ServerState
+    aiohttp_client: MakeClient, tiny_plane: DataPlane
 ) -> None:
-    tiny_state.token = b"s3cret"
-    client = await aiohttp_client(build_app(tiny_state))
+    tiny_plane.token = b"s3cret"
+    client = await aiohttp_client(build_app(tiny_plane))
     missing = await client.post(INFER, json=infer_body())
     assert "missing bearer token" in await error_of(missing, 401)
     assert missing.headers["WWW-Authenticate"].startswith("Bearer")
@@ -225,9 +225,9 @@ async def test_bearer_token_guards_inference_and_metadata_not_health(
 
 
 async def test_not_ready_reason_is_served_and_inference_is_refused(
-    client: Client, tiny_state: ServerState
+    client: Client, tiny_plane: DataPlane
 ) -> None:
-    tiny_state.not_ready_reason = "a GPU is required"
+    tiny_plane.readiness.not_ready_reason = "a GPU is required"
     ready = await client.get("/v2/health/ready")
     assert ready.status == 503
     assert (await ready.json())["reason"] == "a GPU is required"
@@ -236,12 +236,12 @@ async def test_not_ready_reason_is_served_and_inference_is_refused(
 
 
 async def test_ready_only_once_every_process_of_the_group_is(
-    client: Client, tiny_state: ServerState, tmp_path: Path
+    client: Client, tiny_plane: DataPlane, tmp_path: Path
 ) -> None:
     group = ProcessGroup(
         index=0, count=2, directory=str(tmp_path), http_port=1, grpc_port=2, supervisor=1
     )
-    tiny_state.group = group
+    tiny_plane.readiness.siblings = group
     group.mark_ready()
     ready = await client.get("/v2/health/ready")
     assert ready.status == 503
@@ -289,11 +289,11 @@ async def test_models_of_every_datatype_round_trip(
     aiohttp_client: MakeClient, models: dict[str, Path]
 ) -> None:
     from modelyard_runtime.settings import Settings
-    from tests.conftest import make_state
+    from tests.conftest import make_plane
 
-    state = await make_state(Settings(model_path=str(models["identity"])))
+    plane = await make_plane(Settings(model_path=str(models["identity"])))
     try:
-        client = await aiohttp_client(build_app(state))
+        client = await aiohttp_client(build_app(plane))
         values = {
             "INT32": [1, -2, 3, 4], "BOOL": [True, False, True, True], "FP64": [0.5, 1, 2, 3],
             "BYTES": ["a", "bé", "", "z"], "UINT8": [0, 255, 1, 2], "INT64": [2**40, -1, 0, 7],
@@ -325,5 +325,5 @@ async def test_models_of_every_datatype_round_trip(
                 assert out["data"] == item["data"], item["datatype"]
         assert np.frombuffer(raw[length:], np.float16).tolist() == [1.5, -2, 0.25, 8]
     finally:
-        assert state.batcher is not None
-        await state.batcher.close()
+        assert plane.batcher is not None
+        await plane.batcher.close()

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from modelyard_runtime.cpus import usable_cpus
+from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.metrics import RuntimeMetrics
 from modelyard_runtime.server import processes
 from modelyard_runtime.server.processes import GROUP_ENV, ProcessGroup, reserve_port
 from modelyard_runtime.server.run import wait_group_ready
-from modelyard_runtime.server.state import ServerState
 from modelyard_runtime.settings import Settings
 
 GROUP = ProcessGroup(
@@ -61,20 +61,21 @@ def test_multiprocess_metrics_need_the_env_set_before_import(tmp_path: Path) -> 
 
 
 async def test_grpc_serving_waits_for_the_whole_group(tmp_path: Path) -> None:
-    state = ServerState.for_settings(Settings(model_path="m.onnx"))
-    state.group = dataclasses.replace(GROUP, directory=str(tmp_path))
-    state.not_ready_reason = ""
-    state.group.mark_ready()
+    plane = DataPlane.for_settings(Settings(model_path="m.onnx"))
+    group = dataclasses.replace(GROUP, directory=str(tmp_path))
+    plane.readiness.siblings = group
+    plane.readiness.not_ready_reason = ""
+    group.mark_ready()
     stop = asyncio.Event()
-    waiting = asyncio.ensure_future(wait_group_ready(state, stop, period=0.01))
+    waiting = asyncio.ensure_future(wait_group_ready(plane, stop, period=0.01))
     await asyncio.wait({waiting}, timeout=0.05)
     assert not waiting.done()  # process 0 is not ready yet
     (tmp_path / "ready-0").touch()
     assert await asyncio.wait_for(waiting, 10) is True
-    state.group_ready = False
+    plane.readiness.group_ready = False
     (tmp_path / "ready-0").unlink()
     stop.set()
-    assert await asyncio.wait_for(wait_group_ready(state, stop), 10) is False
+    assert await asyncio.wait_for(wait_group_ready(plane, stop), 10) is False
 
 
 async def test_a_process_that_cannot_start_is_a_serve_failure(
@@ -87,6 +88,6 @@ async def test_a_process_that_cannot_start_is_a_serve_failure(
         model_path="m.onnx", host="127.0.0.1", http_port=0, grpc_port=0, processes=2,
         termination_log=str(log),
     )  # fmt: skip
-    assert await processes.supervise(settings) == 1
+    assert await processes.supervise(settings, settings.processes) == 1
     assert log.read_text().startswith("serve: cannot start the server processes: ")
     assert str(missing) in log.read_text()

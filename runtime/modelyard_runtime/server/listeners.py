@@ -1,0 +1,94 @@
+"""One server process's two listeners, HTTP (aiohttp) and gRPC, and their connections.
+
+``start`` binds both ports; while serving, a sweeper marks HTTP connections past their age
+(``connections.ConnectionAges``); ``stop_accepting`` closes the listening sockets (kept-alive
+HTTP connections stay and are still served; gRPC sends GOAWAY and finishes its RPCs); ``close``
+ends what is left: idle connections at once, busy ones after their response. Used by
+``server.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+
+from modelyard_runtime.dataplane.plane import DataPlane
+from modelyard_runtime.server.app import build_app
+from modelyard_runtime.server.connections import ConnectionAges
+from modelyard_runtime.server.grpc_v2 import GrpcServer
+
+log = logging.getLogger(__name__)
+
+
+class Listeners:
+    def __init__(self, plane: DataPlane, *, reuse_port: bool) -> None:
+        settings = plane.settings
+        self._plane = plane
+        self._reuse_port = reuse_port
+        self.ages = ConnectionAges(settings.max_connection_age_seconds)
+        self.runner = web.AppRunner(
+            build_app(plane, self.ages),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
+        )
+        self.grpc: GrpcServer | None = None
+        self._site: web.TCPSite | None = None
+        self._sweeper: asyncio.Future[None] | None = None
+        self._grpc_stopping: asyncio.Future[None] | None = None
+        self._set_up = False
+
+    async def start(self) -> None:
+        """Listen on both ports; ``OSError`` or ``RuntimeError`` when one cannot be bound."""
+        settings = self._plane.settings
+        await self.runner.setup()
+        self._set_up = True
+        site = web.TCPSite(
+            self.runner,
+            settings.host,
+            settings.http_port,
+            backlog=1024,
+            reuse_port=self._reuse_port,
+        )
+        await site.start()
+        self._site = site
+        self.grpc = GrpcServer(self._plane, reuse_port=self._reuse_port)
+        for address in self.runner.addresses:
+            log.info("listening on http://%s:%d", address[0], address[1])
+        await self.grpc.start()
+        if self.ages.max_age > 0:
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        ages = self.ages
+        while True:
+            server = self.runner.server
+            ages.sweep(server.connections if server is not None else (), time.monotonic())
+            await asyncio.sleep(ages.period)
+
+    async def set_serving(self, serving: bool) -> None:
+        """What gRPC health reports (HTTP readiness asks the data plane itself)."""
+        if self.grpc is not None:
+            await self.grpc.set_serving(serving)
+
+    async def stop_accepting(self, grace: float) -> None:
+        """Close the listening sockets; gRPC sends GOAWAY and gives its RPCs ``grace``."""
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self.grpc is not None and self._grpc_stopping is None:
+            self._grpc_stopping = asyncio.ensure_future(self.grpc.stop(grace))
+
+    async def close(self) -> None:
+        """End every connection and stop both servers."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.stop_accepting(grace=1.0)  # unless the drain did already
+        if self._set_up:
+            await self.runner.cleanup()
+        if self._grpc_stopping is not None:
+            await self._grpc_stopping
