@@ -84,9 +84,22 @@ class LocalCluster:
         return f"https://127.0.0.1:{self.ports['apiserver']}"
 
     # -- lifecycle -------------------------------------------------------------------------
-    def up(self, timeout: float = 120.0) -> None:
+    def up(self, timeout: float = 120.0, attempts: int = 3) -> None:
+        """Start every component of the tier. Ports are picked free just before use, so another
+        process on the machine may take one first: then everything is stopped and started again
+        on new ports (up to ``attempts`` times)."""
         if self.pids.exists() and self.pids.read_text().strip():
             raise ClusterError(f"{self.pids} lists running components: run `down` first")
+        for attempt in range(1, attempts + 1):
+            try:
+                self._up_once(timeout)
+                return
+            except ClusterError as e:
+                if "address already in use" not in str(e) or attempt == attempts:
+                    raise
+                print(f"a port was taken meanwhile; starting again ({e})"[:300], file=sys.stderr)
+
+    def _up_once(self, timeout: float) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.pki = pki_module.create(self.root / "pki")
         components = (
