@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -164,16 +165,20 @@ def export_onnx(
     dynamic = dynamic_axes_for([*names, *output_names], dynamic_axes)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.onnx.export(
-            module,
-            tuple(torch.from_numpy(e) for e in example),
-            str(out),
-            input_names=names,
-            output_names=list(output_names),
-            dynamic_axes=dynamic,
-            opset_version=opset,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # The TorchScript exporter is chosen on purpose (dynamo=False); torch warns that it
+            # is deprecated on every call, which in-process callers need not hear.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                module,
+                tuple(torch.from_numpy(e) for e in example),
+                str(out),
+                input_names=names,
+                output_names=list(output_names),
+                dynamic_axes=dynamic,
+                opset_version=opset,
+                dynamo=False,
+            )
     except Exception as e:
         raise ModelToolError(f"torch.onnx.export failed: {type(e).__name__}: {e}") from e
     check_and_pin_ir(out)
@@ -193,11 +198,18 @@ def dynamic_axes_for(names: Sequence[str], extra: Sequence[str]) -> dict[str, di
     return axes
 
 
-def ort_session(path: Path) -> Any:
+def ort_session(path: Path, threads: int | None = None) -> Any:
+    """A CPU session; ``threads`` fixes the intra-op threads (and one inter-op thread)."""
     ort = need("onnxruntime", "runtime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelToolError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
 
 
 def parity(
