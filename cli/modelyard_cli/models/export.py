@@ -1,10 +1,11 @@
 """``modelyard export``: a PyTorch module to a checked ONNX file, with a parity check.
 
 Builds the module from ``MODULE:FACTORY``, loads the checkpoint's state dict (naming missing and
-unexpected keys), exports with a dynamic batch axis and a fixed opset, lowers the IR version to
-one the pinned onnxruntime reads, runs ``onnx.checker``, then compares onnxruntime with torch on
-random inputs (at two batch sizes, so the dynamic axis is proven) and on the user's own inputs.
-Every failure is a ``ModelToolError`` with a message for people. torch is imported lazily.
+unexpected keys; the low-rank layers of a factorised checkpoint are rebuilt first), exports with
+a dynamic batch axis and a fixed opset, lowers the IR version to one the pinned onnxruntime
+reads, runs ``onnx.checker``, then compares onnxruntime with torch on random inputs (at two
+batch sizes, so the dynamic axis is proven) and on the user's own inputs. Every failure is a
+``ModelToolError`` with a message for people. torch is imported lazily.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from modelyard_cli.models import lowrank
 from modelyard_cli.models.onnx_model import ModelToolError, check_and_pin_ir, need
 
 DEFAULT_OPSET: Final = 17
@@ -113,6 +115,8 @@ def load_checkpoint(module: Any, checkpoint: Path) -> None:
     except Exception as e:
         raise ModelToolError(f"cannot read checkpoint {checkpoint}: {e}") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        if lowrank.LAYOUT_KEY in state:
+            lowrank.apply_ranks(module, state[lowrank.LAYOUT_KEY], str(checkpoint))
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelToolError(f"{checkpoint} does not hold a state dict")
@@ -132,6 +136,16 @@ def load_checkpoint(module: Any, checkpoint: Path) -> None:
     if wrong:
         raise ModelToolError(f"checkpoint {checkpoint} has tensors of the wrong shape: {wrong}")
     module.load_state_dict(state)
+
+
+def save_checkpoint(module: Any, path: Path) -> None:
+    """The module's state dict (with its low-rank layout, if factorised) for ``load_checkpoint``."""
+    torch = need("torch")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.save(lowrank.checkpoint_payload(module), str(path))
+    except OSError as e:
+        raise ModelToolError(f"cannot write checkpoint {path}: {e}") from e
 
 
 def run_torch(module: Any, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
