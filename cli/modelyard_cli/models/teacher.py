@@ -1,0 +1,92 @@
+"""The teacher of ``distill``: a PyTorch ``MODULE:FACTORY`` with its checkpoint (eval mode, no
+gradients) or an ONNX file run with onnxruntime. Either gives its first output (the logits) as
+float32, batch by batch, and an ONNX file to time and compare the student against.
+
+An ONNX teacher also says what inputs it takes (names, row shapes, dtypes), so the data set can
+be checked against it before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from modelyard_cli.models import export
+from modelyard_cli.models.dataset import Expected
+from modelyard_cli.models.measure import onnx_parameters
+from modelyard_cli.models.onnx_model import ModelToolError, load
+
+_ORT_TYPES: Final = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(bool)": "bool",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Teacher:
+    """``run`` maps input arrays (in ``input_names`` order) to the first output."""
+
+    source: str
+    run: Callable[[Sequence[np.ndarray]], np.ndarray]
+    module: Any  # the torch module, or None for an ONNX teacher
+    onnx: Path | None  # the ONNX file of an ONNX teacher
+    expected: list[Expected] | None  # what an ONNX teacher takes
+    output_names: list[str]
+
+    def parameters(self, exported: Path) -> int:
+        if self.module is not None:
+            return sum(int(p.numel()) for p in self.module.parameters())
+        return onnx_parameters(exported)
+
+
+def is_onnx(source: str) -> bool:
+    return source.endswith(".onnx") or Path(source).is_file()
+
+
+def load_teacher(source: str, checkpoint: Path | None, *, threads: int) -> Teacher:
+    if not is_onnx(source):
+        module = export.build_module(source, checkpoint)
+
+        def run_module(feeds: Sequence[np.ndarray]) -> np.ndarray:
+            return export.run_torch(module, feeds)[0].astype(np.float32)
+
+        return Teacher(source, run_module, module, None, None, [])
+    if checkpoint is not None:
+        raise ModelToolError(
+            f"--teacher-checkpoint is for a PyTorch teacher; {source} is an ONNX file, which "
+            "holds its own weights"
+        )
+    path = Path(source)
+    load(path)  # a clear error for a missing file or anything that is not ONNX
+    session = export.ort_session(path, threads)
+    expected = [_expected(path, i) for i in session.get_inputs()]
+    names = [i.name for i in session.get_inputs()]
+
+    def run_session(feeds: Sequence[np.ndarray]) -> np.ndarray:
+        first = session.run(None, dict(zip(names, feeds, strict=True)))[0]
+        return np.asarray(first, dtype=np.float32)
+
+    outputs = [o.name for o in session.get_outputs()]
+    return Teacher(source, run_session, None, path, expected, outputs)
+
+
+def _expected(path: Path, value: Any) -> Expected:
+    dtype = _ORT_TYPES.get(value.type)
+    if dtype is None:
+        raise ModelToolError(f"{path}: input {value.name!r} has type {value.type}, which "
+                             f"distill cannot feed ({', '.join(_ORT_TYPES)})")  # fmt: skip
+    if not value.shape or (isinstance(value.shape[0], int) and value.shape[0] != 0):
+        raise ModelToolError(
+            f"{path}: input {value.name!r} has shape {value.shape}, with no dynamic batch axis "
+            "first; export the teacher with one (modelyard export does)"
+        )
+    row = tuple(d if isinstance(d, int) and d > 0 else None for d in value.shape[1:])
+    return Expected(value.name, row, dtype)
