@@ -111,8 +111,8 @@ def test_batches_cover_every_row_and_never_end_with_one() -> None:
 
 def test_latency_runs_are_interleaved_in_alternating_order() -> None:
     calls: list[str] = []
-    medians = measure.median_latencies_ms(
+    times = measure.interleaved_times_ms(
         [lambda: calls.append("a"), lambda: calls.append("b")], runs=3
     )
     assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then a b / b a / a b
-    assert len(medians) == 2
+    assert [len(t) for t in times] == [3, 3]
