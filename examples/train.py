@@ -1,10 +1,13 @@
 """Train an example on its synthetic data set: a teacher to distil from, in seconds on a CPU.
 
-    python -m examples.train tabular_mlp --rows 4000 --epochs 20 --out teacher.pt --data data.npz
+    python -m examples.train tabular_mlp --rows 4000 --epochs 20 --out teacher.pt \
+        --data data.npz --eval-data eval.npz
 
-writes the trained state dict (``--out``) and the data set it was trained on (``--data``: one
-array per input and ``labels``), which is what `modelyard distill` takes. Plain supervised
-training with cross-entropy and Adam; seeded, so a run is repeatable on the same machine.
+writes the trained state dict (``--out``), the data set it was trained on (``--data``: one
+array per input and ``labels``), which is what `modelyard distill` takes, and optionally fresh
+rows from the same rule that the teacher never saw (``--eval-data``, drawn with seed + 1).
+Plain supervised training with cross-entropy and Adam; seeded, so a run is repeatable on the
+same machine.
 """
 
 from __future__ import annotations
@@ -56,14 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="the trained state dict")
     parser.add_argument("--data", type=Path, required=True, help="the data set (.npz)")
+    parser.add_argument("--eval-data", type=Path, help="also write unseen rows here (.npz)")
+    parser.add_argument("--eval-rows", type=int, default=1000)
     args = parser.parse_args(argv)
     example = importlib.import_module(f"examples.{args.example}")
+    torch.set_num_threads(1)  # small models train fastest on one thread
     data = example.synthetic_data(args.rows, seed=args.seed)
     torch.manual_seed(args.seed)
     model = fit(example.build(), data, epochs=args.epochs, seed=args.seed)
     torch.save(model.state_dict(), args.out)
     np.savez(args.data, **data)
     print(f"wrote {args.out} and {args.data} ({args.rows} rows)")
+    if args.eval_data:
+        np.savez(args.eval_data, **example.synthetic_data(args.eval_rows, seed=args.seed + 1))
+        print(f"wrote {args.eval_data} ({args.eval_rows} rows)")
     return 0
 
 
