@@ -64,7 +64,7 @@ demo-runtime: venv ## serve a demo model locally and send it requests over REST 
 bench-operator: venv cluster-build ## 1,000 ModelDeployments on the local cluster: apply -> Deployment latency, RSS
 	$(PY) -m hack.bench_operator
 
-bench-export: export-deps ## quantisation size, accuracy and latency of the examples (writes BENCHMARKS.md)
+bench-export: export-deps ## quantize, prune, factorize, distill: size, agreement and latency on the examples (~5 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_export
 
 crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
