@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelyard_cli.errors import CliError
+from modelyard_cli.errors import CliError, ModelToolError
 from modelyard_cli.models.onnx_model import describe, manifest, need
 from modelyard_runtime.contract.gpu import BY_SHORT_NAME, gpu_present
 
@@ -50,12 +50,7 @@ def _quantize(args: argparse.Namespace) -> None:
 
     out = args.out or args.model.with_name(f"{args.model.stem}.{args.mode}.onnx")
     report = quantize(args.model, out, mode=args.mode, calibration=args.calibration)
-    print(f"wrote {out}")
-    for line in report.lines():
-        print(f"  {line}")
-    if args.report:
-        data = dataclasses.asdict(report) | {"out": str(out)}
-        args.report.write_text(json.dumps(data, indent=2) + "\n")
+    _print_report(out, report.lines(), args.report, dataclasses.asdict(report))
 
 
 def _prune(args: argparse.Namespace) -> None:
@@ -110,11 +105,16 @@ def _factorize(args: argparse.Namespace) -> None:
 
 
 def _print_report(out: Path, lines: list[str], target: Path | None, data: dict[str, Any]) -> None:
+    """``wrote OUT``, the report's lines, and with ``--report`` the report as JSON."""
     print(f"wrote {out}")
     for line in lines:
         print(f"  {line}")
     if target:
-        target.write_text(json.dumps(data | {"out": str(out)}, indent=2) + "\n")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(data | {"out": str(out)}, indent=2) + "\n")
+        except OSError as e:
+            raise ModelToolError(f"cannot write the report {target}: {e}") from e
 
 
 def _digest(args: argparse.Namespace) -> None:
@@ -240,8 +240,8 @@ def _add_distill(commands: Any) -> None:
                    help="share of --data held out for the report (default 0.2)")  # fmt: skip
     p.add_argument("--labels", help="name of the labels array (default: 'labels', if present)")
     p.add_argument("--input", "--input-shape", action="append",
-                   help="as for export (default: from an ONNX teacher, or the data set's "
-                        "arrays in file order)")  # fmt: skip
+                   help="as for export (default: an ONNX teacher's inputs, the INPUTS of the "
+                        "teacher's module, or the data set's arrays in file order)")  # fmt: skip
     p.add_argument("--output-name", action="append", help="output names of the exports")
     p.add_argument(
         "--alpha",

@@ -24,6 +24,10 @@ def five_classes():
 
 def wants_eight_features():
     return nn.Linear(8, 3)
+
+
+def sixteen_features():  # declares no INPUTS: only running it shows what it takes
+    return nn.Linear(16, 3)
 """
 
 TEACHER = "examples.tabular_mlp:build"
@@ -97,8 +101,30 @@ CASES: dict[str, tuple[Case, str]] = {
         ],
         "array 'features' has shape (64, 15), but input 'features' takes rows of shape 16",
     ),
-    "rows the teacher rejects": (
+    "rows of the wrong shape for the INPUTS the teacher's module declares": (
         lambda tmp, t: base(t, npz(tmp, "d.npz", rows(width=15))),
+        "array 'features' has shape (64, 15), but input 'features' takes rows of shape 16",
+    ),
+    "images of the wrong size for a CNN that would take them": (
+        lambda tmp, t: [
+            "--teacher",
+            "examples.image_classifier:build",
+            "--student",
+            "examples.image_classifier:build_student",
+            "--data",
+            npz(tmp, "d.npz", {"image": np.zeros((8, 3, 28, 28), np.float32)}),
+        ],
+        "array 'image' has shape (8, 3, 28, 28), but input 'image' takes rows of shape 3x32x32",
+    ),
+    "rows the teacher rejects": (
+        lambda tmp, t: [
+            "--teacher",
+            "wrong:sixteen_features",
+            "--student",
+            "wrong:sixteen_features",
+            "--data",
+            npz(tmp, "d.npz", rows(width=15)),
+        ],
         "the teacher rejected the data set's inputs (features (2, 15))",
     ),
     "integer features for a float input": (
@@ -135,7 +161,7 @@ CASES: dict[str, tuple[Case, str]] = {
     ),
     "data set that is not an npz": (
         lambda tmp, t: base(t, str(t.checkpoint)),
-        "holds bytes5096 values, not numbers a model takes",
+        "teacher.pt has no array for input(s) ['features']",
     ),
     "teacher checkpoint with an onnx teacher": (
         lambda tmp, t: [

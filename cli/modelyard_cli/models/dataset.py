@@ -112,9 +112,11 @@ def load_data_set(
         raise ModelToolError(f"{path}: the data set has no rows")
     found = arrays.get(key)
     if found is not None:
-        if found.dtype.kind not in "iu":
+        whole = found.dtype.kind == "f" and bool(np.all(np.mod(found, 1) == 0))
+        if found.dtype.kind not in "iu" and not whole:
             raise ModelToolError(
-                f"{path}: labels {key!r} must be integer class indices, not {found.dtype.name}"
+                f"{path}: labels {key!r} must be integer class indices, not {found.dtype.name} "
+                "values with fractions"
             )
         if found.ndim == 0 or len(found) != min(rows.values()):
             raise ModelToolError(

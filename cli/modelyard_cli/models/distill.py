@@ -194,7 +194,7 @@ def _data(
 ) -> tuple[dataset.DataSet, dataset.DataSet]:
     specs = [export.InputSpec.parse(text, i) for i, text in enumerate(sources.inputs)]
     expected = [dataset.Expected.from_spec(s) for s in specs] or teacher.expected
-    onnx_names = [e.name for e in teacher.expected or ()]
+    onnx_names = [e.name for e in teacher.expected or ()] if teacher.onnx else []
     if specs and onnx_names and [s.name for s in specs] != onnx_names:
         raise ModelToolError(
             f"--input names {[s.name for s in specs]} are not the inputs of {sources.teacher}: "

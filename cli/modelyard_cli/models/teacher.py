@@ -2,13 +2,15 @@
 gradients) or an ONNX file run with onnxruntime. Either gives its first output (the logits) as
 float32, batch by batch, and an ONNX file to time and compare the student against.
 
-An ONNX teacher also says what inputs it takes (names, row shapes, dtypes), so the data set can
-be checked against it before anything runs.
+An ONNX teacher also says what inputs it takes (names, row shapes, dtypes), and so does a
+PyTorch teacher whose module declares ``INPUTS`` (``export`` specs, as the examples do), so the
+data set can be checked against them before anything runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -38,7 +40,7 @@ class Teacher:
     run: Callable[[Sequence[np.ndarray]], np.ndarray]
     module: Any  # the torch module, or None for an ONNX teacher
     onnx: Path | None  # the ONNX file of an ONNX teacher
-    expected: list[Expected] | None  # what an ONNX teacher takes
+    expected: list[Expected] | None  # what an ONNX teacher, or the module's INPUTS, declare
     output_names: list[str]
 
     def parameters(self, exported: Path) -> int:
@@ -58,7 +60,7 @@ def load_teacher(source: str, checkpoint: Path | None, *, threads: int) -> Teach
         def run_module(feeds: Sequence[np.ndarray]) -> np.ndarray:
             return export.run_torch(module, feeds)[0].astype(np.float32)
 
-        return Teacher(source, run_module, module, None, None, [])
+        return Teacher(source, run_module, module, None, declared_inputs(source), [])
     if checkpoint is not None:
         raise ModelToolError(
             f"--teacher-checkpoint is for a PyTorch teacher; {source} is an ONNX file, which "
@@ -76,6 +78,18 @@ def load_teacher(source: str, checkpoint: Path | None, *, threads: int) -> Teach
 
     outputs = [o.name for o in session.get_outputs()]
     return Teacher(source, run_session, None, path, expected, outputs)
+
+
+def declared_inputs(target: str) -> list[Expected] | None:
+    """The ``INPUTS`` of the factory's module (``("features:1x16",)``), if it declares them."""
+    declared = getattr(sys.modules.get(target.partition(":")[0]), "INPUTS", None)
+    if not isinstance(declared, tuple | list) or not all(isinstance(d, str) for d in declared):
+        return None
+    try:
+        specs = [export.InputSpec.parse(text, i) for i, text in enumerate(declared)]
+    except ModelToolError as e:
+        raise ModelToolError(f"{target}: the module's INPUTS are not input specs: {e}") from e
+    return [Expected.from_spec(s) for s in specs] or None
 
 
 def _expected(path: Path, value: Any) -> Expected:

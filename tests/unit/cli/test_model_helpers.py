@@ -51,13 +51,19 @@ def test_split_holds_out_the_first_rows_of_the_seeded_permutation() -> None:
 
 def test_data_set_takes_floats_as_float32_and_checks_unknown_axes(tmp_path: Path) -> None:
     path = tmp_path / "d.npz"
-    np.savez(path, allow_pickle=False, tokens=np.zeros((4, 5), np.int32), labels=np.zeros(4))
+    np.savez(path, allow_pickle=False, tokens=np.zeros((4, 5), np.int32), labels=np.full(4, 0.5))
     with pytest.raises(ModelToolError, match="labels 'labels' must be integer class indices"):
         dataset.load_data_set(path, None, labels=None)
+    np.savez(path, allow_pickle=False, tokens=np.zeros((4, 5), np.int32), labels=np.ones(4))
+    assert dataset.load_data_set(path, None, labels=None).labels.dtype == np.int64  # type: ignore[union-attr]
     np.savez(path, allow_pickle=False, x=np.zeros((4, 5)), y=np.zeros(4, np.int64))
     loaded = dataset.load_data_set(path, None, labels="y")
     assert loaded.inputs["x"].dtype == np.float32
     assert loaded.specs()[0].shape == (1, 5)
+    np.savez(path, allow_pickle=False, x=np.zeros((4, 5)), names=np.array(["a", "b", "c", "d"]))
+    with pytest.raises(ModelToolError, match="array 'names' holds str32 values, not numbers"):
+        dataset.load_data_set(path, None, labels=None)
+    np.savez(path, allow_pickle=False, x=np.zeros((4, 5)), y=np.zeros(4, np.int64))
     any_length = [dataset.Expected("x", (None,), "float32")]
     assert dataset.load_data_set(path, any_length, labels="y").rows == 4
     with pytest.raises(ModelToolError, match=r"takes rows of shape \?x3"):
