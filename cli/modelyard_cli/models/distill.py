@@ -33,7 +33,7 @@ from modelyard_cli.models import dataset, export
 from modelyard_cli.models.measure import Comparison, compare_models
 from modelyard_cli.models.onnx_model import ModelToolError, need
 from modelyard_cli.models.progress import TrainingProgress
-from modelyard_cli.models.teacher import Teacher, load_teacher
+from modelyard_cli.models.teacher import Teacher, load_teacher, probe
 
 CACHE_BYTES: Final = 1 << 30  # teacher logits for the whole training set are kept up to this
 
@@ -154,7 +154,7 @@ def distill(
     alpha = resolve_alpha(settings.alpha, train.labels is not None, sources.data)
     torch.manual_seed(settings.seed)
     student = export.build_module(sources.student, sources.student_checkpoint)
-    logits = _probe(teacher, student, train)
+    logits = probe(teacher, student, train)
     specs = train.specs()
     token_high = sources.token_high or _token_high(train, held)
     with tempfile.TemporaryDirectory(prefix="modelyard-distill-") as tmp:
@@ -208,46 +208,6 @@ def _data(
         labels=sources.labels,
     )  # fmt: skip
     return data, held
-
-
-def _probe(teacher: Teacher, student: Any, data: dataset.DataSet) -> np.ndarray:
-    """Both models on the first two rows: named errors, and the teacher's logits."""
-    feeds = [v[:2] for v in data.inputs.values()]
-    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in zip(data.inputs, feeds, strict=True))
-    try:
-        logits = teacher.run(feeds)
-    except Exception as e:
-        raise ModelToolError(f"the teacher rejected the data set's inputs ({shapes}): "
-                             f"{type(e).__name__}: {e}") from e  # fmt: skip
-    try:
-        mine = export.run_torch(student, feeds)[0]
-    except Exception as e:
-        raise ModelToolError(f"the student rejected the data set's inputs ({shapes}): "
-                             f"{type(e).__name__}: {e}") from e  # fmt: skip
-    if tuple(mine.shape) != tuple(logits.shape):
-        raise ModelToolError(
-            f"the student's output has shape {tuple(mine.shape)} but the teacher's has "
-            f"{tuple(logits.shape)} for inputs {shapes}: a student must predict the same "
-            "classes (or vocabulary) in the same shape"
-        )
-    if logits.ndim < 2 or logits.shape[-1] < 2:
-        raise ModelToolError(
-            f"the teacher's output has shape {tuple(logits.shape)}: distillation needs logits "
-            "with the classes (at least two) on the last axis"
-        )
-    labels = data.labels
-    if labels is not None:
-        if tuple(labels.shape[1:]) != tuple(logits.shape[1:-1]):
-            raise ModelToolError(
-                f"labels have rows of shape {tuple(labels.shape[1:])}, but the teacher's logits "
-                f"{tuple(logits.shape)} need one label per {tuple(logits.shape[1:-1]) or 'row'}"
-            )
-        if labels.min() < 0 or labels.max() >= logits.shape[-1]:
-            raise ModelToolError(
-                f"labels run from {labels.min()} to {labels.max()}, but the teacher has "
-                f"{logits.shape[-1]} classes (0 to {logits.shape[-1] - 1})"
-            )
-    return logits
 
 
 def _output_names(given: Sequence[str], module: Any, data: dataset.DataSet) -> list[str]:

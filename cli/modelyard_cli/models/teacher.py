@@ -2,7 +2,9 @@
 gradients) or an ONNX file run with onnxruntime. Either gives its first output (the logits) as
 float32, batch by batch, and an ONNX file to time and compare the student against.
 
-An ONNX teacher also says what inputs it takes (names, row shapes, dtypes), and so does a
+``probe`` runs the teacher and the student on two rows before training, so a mismatch between
+them, or with the data set's labels, is named before any training. An ONNX teacher also says
+what inputs it takes (names, row shapes, dtypes), and so does a
 PyTorch teacher whose module declares ``INPUTS`` (``export`` specs, as the examples do), so the
 data set can be checked against them before anything runs.
 """
@@ -18,7 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from modelyard_cli.models import export
-from modelyard_cli.models.dataset import Expected
+from modelyard_cli.models.dataset import DataSet, Expected
 from modelyard_cli.models.measure import onnx_parameters
 from modelyard_cli.models.onnx_model import ModelToolError, load
 
@@ -104,3 +106,45 @@ def _expected(path: Path, value: Any) -> Expected:
         )
     row = tuple(d if isinstance(d, int) and d > 0 else None for d in value.shape[1:])
     return Expected(value.name, row, dtype)
+
+
+def probe(teacher: Teacher, student: Any, data: DataSet) -> np.ndarray:
+    """Both models on the first two rows of ``data``: the teacher's logits, or a named error
+    (a model that rejects the inputs, a student whose output shape is not the teacher's,
+    outputs that are not logits, labels that do not fit them)."""
+    feeds = [v[:2] for v in data.inputs.values()]
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in zip(data.inputs, feeds, strict=True))
+    try:
+        logits = teacher.run(feeds)
+    except Exception as e:
+        raise ModelToolError(f"the teacher rejected the data set's inputs ({shapes}): "
+                             f"{type(e).__name__}: {e}") from e  # fmt: skip
+    try:
+        mine = export.run_torch(student, feeds)[0]
+    except Exception as e:
+        raise ModelToolError(f"the student rejected the data set's inputs ({shapes}): "
+                             f"{type(e).__name__}: {e}") from e  # fmt: skip
+    if tuple(mine.shape) != tuple(logits.shape):
+        raise ModelToolError(
+            f"the student's output has shape {tuple(mine.shape)} but the teacher's has "
+            f"{tuple(logits.shape)} for inputs {shapes}: a student must predict the same "
+            "classes (or vocabulary) in the same shape"
+        )
+    if logits.ndim < 2 or logits.shape[-1] < 2:
+        raise ModelToolError(
+            f"the teacher's output has shape {tuple(logits.shape)}: distillation needs logits "
+            "with the classes (at least two) on the last axis"
+        )
+    labels = data.labels
+    if labels is not None:
+        if tuple(labels.shape[1:]) != tuple(logits.shape[1:-1]):
+            raise ModelToolError(
+                f"labels have rows of shape {tuple(labels.shape[1:])}, but the teacher's logits "
+                f"{tuple(logits.shape)} need one label per {tuple(logits.shape[1:-1]) or 'row'}"
+            )
+        if labels.min() < 0 or labels.max() >= logits.shape[-1]:
+            raise ModelToolError(
+                f"labels run from {labels.min()} to {labels.max()}, but the teacher has "
+                f"{logits.shape[-1]} classes (0 to {logits.shape[-1] - 1})"
+            )
+    return logits
