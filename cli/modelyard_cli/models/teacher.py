@@ -4,9 +4,9 @@ float32, batch by batch, and an ONNX file to time and compare the student agains
 
 ``probe`` runs the teacher and the student on two rows before training, so a mismatch between
 them, or with the data set's labels, is named before any training. An ONNX teacher also says
-what inputs it takes (names, row shapes, dtypes), and so does a
-PyTorch teacher whose module declares ``INPUTS`` (``export`` specs, as the examples do), so the
-data set can be checked against them before anything runs.
+what inputs it takes (names, row shapes, dtypes), and so does a PyTorch teacher whose module
+declares ``INPUTS`` (``export`` specs, as the examples do), so the data set can be checked
+against them before anything runs.
 """
 
 from __future__ import annotations
