@@ -67,7 +67,7 @@ bench-operator: venv cluster-build ## 1,000 ModelDeployments (100 mid-canary) on
 bench-rollouts: venv cluster-build node-deps ## canary promotion and rollback on real pods with Prometheus: reaction time, failed requests (writes BENCHMARKS.md)
 	$(PY) -m hack.bench_rollouts
 
-bench-export: export-deps ## quantisation size, accuracy and latency of the examples (writes BENCHMARKS.md)
+bench-export: export-deps ## quantize, prune, factorize, distill: size, agreement and latency on the examples (~5 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_export
 
 argocd: venv ## regenerate deploy/argocd's argocd-cm patch and Helm values from the Lua files

@@ -1,10 +1,11 @@
 """``modelyard export``: a PyTorch module to a checked ONNX file, with a parity check.
 
 Builds the module from ``MODULE:FACTORY``, loads the checkpoint's state dict (naming missing and
-unexpected keys), exports with a dynamic batch axis and a fixed opset, lowers the IR version to
-one the pinned onnxruntime reads, runs ``onnx.checker``, then compares onnxruntime with torch on
-random inputs (at two batch sizes, so the dynamic axis is proven) and on the user's own inputs.
-Every failure is a ``ModelToolError`` with a message for people. torch is imported lazily.
+unexpected keys; the low-rank layers of a factorised checkpoint are rebuilt first), exports with
+a dynamic batch axis and a fixed opset, lowers the IR version to one the pinned onnxruntime
+reads, runs ``onnx.checker``, then compares onnxruntime with torch on random inputs (at two
+batch sizes, so the dynamic axis is proven) and on the user's own inputs. Every failure is a
+``ModelToolError`` with a message for people. torch is imported lazily.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import dataclasses
 import importlib
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
+from modelyard_cli.models import lowrank
 from modelyard_cli.models.onnx_model import ModelToolError, check_and_pin_ir, need
 
 DEFAULT_OPSET: Final = 17
@@ -112,6 +115,8 @@ def load_checkpoint(module: Any, checkpoint: Path) -> None:
     except Exception as e:
         raise ModelToolError(f"cannot read checkpoint {checkpoint}: {e}") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        if lowrank.LAYOUT_KEY in state:
+            lowrank.apply_ranks(module, state[lowrank.LAYOUT_KEY], str(checkpoint))
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ModelToolError(f"{checkpoint} does not hold a state dict")
@@ -131,6 +136,16 @@ def load_checkpoint(module: Any, checkpoint: Path) -> None:
     if wrong:
         raise ModelToolError(f"checkpoint {checkpoint} has tensors of the wrong shape: {wrong}")
     module.load_state_dict(state)
+
+
+def save_checkpoint(module: Any, path: Path) -> None:
+    """The module's state dict (with its low-rank layout, if factorised) for ``load_checkpoint``."""
+    torch = need("torch")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.save(lowrank.checkpoint_payload(module), str(path))
+    except OSError as e:
+        raise ModelToolError(f"cannot write checkpoint {path}: {e}") from e
 
 
 def run_torch(module: Any, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -164,16 +179,20 @@ def export_onnx(
     dynamic = dynamic_axes_for([*names, *output_names], dynamic_axes)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.onnx.export(
-            module,
-            tuple(torch.from_numpy(e) for e in example),
-            str(out),
-            input_names=names,
-            output_names=list(output_names),
-            dynamic_axes=dynamic,
-            opset_version=opset,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # The TorchScript exporter is chosen on purpose (dynamo=False); torch warns that it
+            # is deprecated on every call, which in-process callers need not hear.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                module,
+                tuple(torch.from_numpy(e) for e in example),
+                str(out),
+                input_names=names,
+                output_names=list(output_names),
+                dynamic_axes=dynamic,
+                opset_version=opset,
+                dynamo=False,
+            )
     except Exception as e:
         raise ModelToolError(f"torch.onnx.export failed: {type(e).__name__}: {e}") from e
     check_and_pin_ir(out)
@@ -193,11 +212,18 @@ def dynamic_axes_for(names: Sequence[str], extra: Sequence[str]) -> dict[str, di
     return axes
 
 
-def ort_session(path: Path) -> Any:
+def ort_session(path: Path, threads: int | None = None) -> Any:
+    """A CPU session; ``threads`` fixes the intra-op threads (and one inter-op thread)."""
     ort = need("onnxruntime", "runtime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise ModelToolError(f"onnxruntime cannot load {path}: {type(e).__name__}: {e}") from e
 
 
 def parity(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from modelyard_cli.models.compare import agreement_text, top1_agreement
-from modelyard_cli.models.export import InputSpec, run_torch
+from modelyard_cli.models.export import InputSpec, run_torch, save_checkpoint
 from modelyard_cli.models.onnx_model import ModelToolError, need
 
 
@@ -46,7 +46,6 @@ def prunable(module: Any) -> list[tuple[Any, str]]:
 def prune_module(
     module: Any, *, amount: float, inputs: Sequence[InputSpec], out: Path, token_high: int
 ) -> PruneReport:
-    torch = need("torch")
     prune = need("torch.nn.utils.prune")
     if not 0 < amount < 1:
         raise ModelToolError("--amount must be between 0 and 1 (the share of weights to zero)")
@@ -63,8 +62,7 @@ def prune_module(
     zeros = sum(int((layer.weight == 0).sum()) for layer, _ in targets)
     total = sum(layer.weight.numel() for layer, _ in targets)
     top1 = top1_agreement(before, after)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(module.state_dict(), str(out))
+    save_checkpoint(module, out)
     return PruneReport(
         amount=amount,
         sparsity=zeros / total,

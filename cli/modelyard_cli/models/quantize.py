@@ -1,14 +1,14 @@
 """``modelyard quantize``: int8 (dynamic or static) with onnxruntime's quantiser, or fp16 with
 onnxconverter-common (inputs and outputs stay fp32), plus a report measured on this machine:
-size before and after, agreement with the fp32 model on sample inputs, latency before and after.
+size before and after, agreement with the fp32 model on sample inputs, latency before and after
+(the two models' runs interleaved).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import statistics
+import functools
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -17,6 +17,7 @@ import numpy as np
 
 from modelyard_cli.models.compare import agreement_text, top1_agreement
 from modelyard_cli.models.export import ort_session
+from modelyard_cli.models.measure import median_latencies_ms
 from modelyard_cli.models.onnx_model import ModelToolError, check_and_pin_ir, load, need
 
 MODES: Final = ("int8-dynamic", "int8-static", "fp16")
@@ -81,16 +82,6 @@ class _Calibration:
         return next(self._items, None)
 
 
-def _median_ms(session: Any, feeds: dict[str, np.ndarray], runs: int = 30) -> float:
-    session.run(None, feeds)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def quantize(source: Path, out: Path, *, mode: str, calibration: Path | None) -> Report:
     if mode not in MODES:
         raise ModelToolError(f"--mode must be one of {', '.join(MODES)}")
@@ -112,6 +103,9 @@ def quantize(source: Path, out: Path, *, mode: str, calibration: Path | None) ->
         for a, b in zip(before, after, strict=True)
     ]
     top1 = top1_agreement(before, after)
+    latencies = median_latencies_ms(
+        [functools.partial(s.run, None, feeds) for s in (reference, quantized)]
+    )
     return Report(
         mode=mode,
         size_before=source.stat().st_size,
@@ -119,8 +113,8 @@ def quantize(source: Path, out: Path, *, mode: str, calibration: Path | None) ->
         max_abs_diff=max(float(d.max()) for d in diffs),
         mean_abs_diff=float(np.mean([d.mean() for d in diffs])),
         top1_agreement=top1,
-        latency_before_ms=_median_ms(reference, feeds),
-        latency_after_ms=_median_ms(quantized, feeds),
+        latency_before_ms=latencies[0],
+        latency_after_ms=latencies[1],
     )
 
 
