@@ -19,9 +19,8 @@ from modelyard_operator.k8s.client import Credentials, HttpKubeClient, open_sess
 from modelyard_operator.reconcile.naming import FIELD_MANAGER
 
 # Connections per reconcile slot: each reconcile writes a few children, and kopf's watch
-# streams, its finalizer and annotation patches and the status writes share the pool. A pool of
-# 24 (one per slot plus 8) made a burst of 1,000 creates queue in the operator: p99 from create
-# to Deployment went from 45 s to 108 s (BENCHMARKS.md).
+# streams, its finalizer and annotation patches and the status writes share the pool; fewer
+# make a burst of creates queue inside the operator.
 POOL_PER_RECONCILE: Final = 4
 
 Object = dict[str, Any]

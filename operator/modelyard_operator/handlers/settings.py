@@ -42,6 +42,5 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # No settings.queueing.worker_limit: with indexes, every object's worker must run to finish
     # the initial indexing, so a limit below the object count deadlocks the resume.
     # The initial listing in pages: with lean lists (``k8s.client.LeanListResponse``) a restart
-    # at 1,100 ModelDeployments peaked at 132 MiB, against 189 MiB in one page and 257 MiB
-    # before either (BENCHMARKS.md).
+    # with a thousand ModelDeployments holds far less at once than one big page.
     settings.watching.chunk_size = LIST_CHUNK

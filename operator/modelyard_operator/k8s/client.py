@@ -132,7 +132,7 @@ def lean_list(data: Any) -> Any:
 class LeanListResponse(aiohttp.ClientResponse):
     """kopf lists every watched resource on start, and each listed object stays in memory until
     all of them are indexed: at a thousand ModelDeployments that is 3,000 full objects at once,
-    and the heap never shrinks back (BENCHMARKS.md). Lists decoded here are ``lean_list``ed."""
+    and the heap never shrinks back. Lists decoded here are ``lean_list``ed."""
 
     async def json(self, *args: Any, **kwargs: Any) -> Any:
         return lean_list(await super().json(*args, **kwargs))
