@@ -75,6 +75,7 @@ class LocalCluster:
         if self.tier not in TIERS:
             raise ClusterError(f"tier must be one of {', '.join(TIERS)}, not {self.tier!r}")
         self.components = Components(self.root, self.bin)
+        self._node: RealNode | None = None
         self.logs = self.components.logs
         self.pids = self.components.pids
         self.admin_kubeconfig = self.root / "kubeconfig"
@@ -274,16 +275,16 @@ class LocalCluster:
 
     def start_node(self, timeout: float = 120.0) -> RealNode:
         """Join the real node (tier D: kubelet + containerd) to this running cluster."""
-        node = RealNode(self)
-        node.up(timeout)
-        return node
+        self._node = RealNode(self)
+        self._node.up(timeout)
+        return self._node
 
     def down(self) -> None:
         """Stop every component by process id: SIGTERM, then SIGKILL after 10 s. A real node's
         pods are deleted first, so the kubelet tears down their networks and mounts."""
         if not self.pids.exists():
             return
-        node = RealNode(self)
+        node = self._node or RealNode(self)  # the one holding the machine's real-node lock
         if "kubelet" in self.pids.read_text():
             node.drain()
         entries = [line.split() for line in self.pids.read_text().splitlines() if line.strip()]

@@ -51,6 +51,8 @@ def runtime_env(md: ModelDeployment, *, rev: str, track: str) -> list[Object]:
         auth_token_file=f"{AUTH_MOUNT}/token" if md.spec.auth else "",
         termination_log="/dev/termination-log",
         shutdown_grace_seconds=seconds(runtime.shutdown_grace_period),
+        drain_delay_seconds=seconds(runtime.drain_delay),
+        max_connection_age_seconds=seconds(runtime.max_connection_age),
         log_level=runtime.log_level,
     )
     env: list[Object] = [{"name": k, "value": v} for k, v in to_env(settings).items()]

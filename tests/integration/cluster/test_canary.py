@@ -26,7 +26,7 @@ from tests.support.kube import eventually, get
 from tests.support.realnode import on_real_node, sha256
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-INTERVAL = "4s"
+INTERVAL = "6s"
 
 
 def rollout_spec(**analysis: Any) -> dict[str, Any]:
@@ -44,7 +44,18 @@ def rollout_spec(**analysis: Any) -> dict[str, Any]:
 def manifest(url: str, model: Path, image: str, version: str, **analysis: Any) -> dict[str, Any]:
     md = on_real_node("canary", f"{url}/{model.name}", sha256(model), image, version, replicas=3)
     md["spec"]["rollout"] = rollout_spec(**analysis)
+    # Steps of seconds: kept-alive clients must move between pods within one step.
+    md["spec"]["runtime"]["maxConnectionAge"] = "2s"
     return md
+
+
+def until(cluster: LocalCluster, namespace: str, check: Any, *, timeout: float, what: str) -> None:
+    """``eventually``, with the ModelDeployment's status in the message when it times out."""
+    try:
+        eventually(check, timeout=timeout, what=what)
+    except AssertionError as e:
+        shown = json.dumps(status(cluster, namespace), indent=1)[-3000:]
+        raise AssertionError(f"{e}; status:\n{shown}") from None
 
 
 def status(cluster: LocalCluster, namespace: str) -> dict[str, Any]:
@@ -81,7 +92,7 @@ def stable_v1(
     eventually(lambda: serving_version(cluster, namespace, "v1"), timeout=180, what="v1 Ready")
     service = get(cluster, namespace, "service", "canary")
     assert service is not None
-    load = SteadyLoad(service["spec"]["clusterIP"], 8080, "canary", clients=4, rate=15)
+    load = SteadyLoad(service["spec"]["clusterIP"], 8080, "canary", clients=6, rate=10)
     with load:
         eventually(lambda: load.versions()["v1"] >= 20, timeout=60, what="load reaching v1")
         yield store, url, load
@@ -112,12 +123,12 @@ def test_a_healthy_canary_is_promoted_through_every_step_with_no_failed_request(
         cluster.start_prometheus()
 
     # The operator is killed during step 2: it resumes where it was.
-    eventually(lambda: status(cluster, namespace).get("canary", {}).get("step") == 2,
-               timeout=120, what="step 2")  # fmt: skip
+    until(cluster, namespace, lambda: status(cluster, namespace).get("canary", {}).get("step") == 2,
+          timeout=120, what="step 2")  # fmt: skip
     operator.kill()
     operator.start()
-    eventually(lambda: serving_version(cluster, namespace, "v2"), timeout=180,
-               what="v2 promoted")  # fmt: skip
+    until(cluster, namespace, lambda: serving_version(cluster, namespace, "v2"), timeout=180,
+          what="v2 promoted")  # fmt: skip
     final = status(cluster, namespace)
     assert [h["result"] for h in final["history"][:2]] == ["Promoted", "Ready"]
     assert get(cluster, namespace, "deployment", "canary-canary") is None
@@ -159,7 +170,7 @@ def test_a_slow_canary_is_rolled_back_on_latency_with_no_failed_request(
         found = status(cluster, namespace)
         return (found.get("rolledBack") or {}).get("result") == "RolledBack"
 
-    eventually(rolled_back, timeout=120, what="RolledBack")
+    until(cluster, namespace, rolled_back, timeout=120, what="RolledBack")
     final = status(cluster, namespace)
     assert "latency-p99" in final["rolledBack"]["reason"]
     assert "bound <= 0.01 s" in final["rolledBack"]["reason"]
@@ -185,7 +196,7 @@ def test_a_canary_answering_5xx_is_rolled_back_on_error_rate(
     def rolled_back() -> bool:
         return (status(cluster, namespace).get("rolledBack") or {}).get("result") == "RolledBack"
 
-    eventually(rolled_back, timeout=180, what="RolledBack on errors")
+    until(cluster, namespace, rolled_back, timeout=180, what="RolledBack on errors")
     reason = status(cluster, namespace)["rolledBack"]["reason"]
     assert "errors 1 (bound <= 0.05)" in reason
     failed = load.failures(since=started)

@@ -136,6 +136,13 @@ class RuntimeSpec(Wire):
     """Runtime log level."""
     shutdown_grace_period: Duration = "30s"
     """How long a stopping pod drains in-flight requests (e.g. 30s, 2m)."""
+    drain_delay: Duration = "5s"
+    """After SIGTERM, how long a pod keeps answering new requests (each with Connection: close)
+    while its endpoint is removed everywhere, before it stops accepting; at most the grace
+    period."""
+    max_connection_age: Duration = "30s"
+    """Connections older than this are ended after their next answer (HTTP Connection: close,
+    gRPC GOAWAY), so kept-alive clients spread over new pods and a canary's share (0s = never)."""
     env: list[EnvVar] = Field(default_factory=list, max_length=64)
     """Extra environment variables for the runtime container."""
 
