@@ -24,7 +24,7 @@ from modelyard_operator.analysis import queries
 from modelyard_operator.analysis.run import analyse
 from modelyard_operator.analysis.source import MetricsSource
 from modelyard_operator.api.timefmt import rfc3339
-from modelyard_operator.api.v1alpha1 import ModelDeployment, ModelDeploymentStatus
+from modelyard_operator.api.v1alpha1 import ModelDeployment, ModelDeploymentStatus, ObjectMeta
 from modelyard_operator.config import OperatorConfig
 from modelyard_operator.controller import children, events
 from modelyard_operator.controller.memory import Key, Memory
@@ -108,6 +108,14 @@ class Controller:
         await self.sync(key)
         image = runtime_image(md, self.config.default_runtime_image)
         log.info("reconciled %s/%s revision %s", *key, naming.revision(md, image))
+
+    async def warn(self, key: Key, body: Mapping[str, Any], reason: str, message: str) -> None:
+        """A Warning Event on an object whose spec cannot even be parsed."""
+        meta = body.get("metadata") or {}
+        md = ModelDeployment.model_construct(
+            metadata=ObjectMeta(name=key[1], namespace=key[0], uid=meta.get("uid", ""))
+        )
+        await self._post(md, (rollout.Event(reason, message, warning=True),), [], self.clock())
 
     def report_problem(self, key: Key, reason: str, message: str) -> None:
         self.memory.problems[key] = Problem(reason, message)

@@ -67,6 +67,41 @@ async def sweep(controller: Controller) -> None:
             controller.later(key, period * index / max(len(keys), 1))
 
 
+async def handle_spec(
+    controller: Controller, key: Key, body: Mapping[str, Any], *, resuming: bool, retry: int
+) -> None:
+    """A create, update or resume, with the operator's errors mapped onto kopf's: a spec that
+    cannot be reconciled is a ``PermanentError`` (and a Warning Event); a child the apiserver
+    rejects becomes a status condition, not a retry loop; a retryable API error is a
+    ``TemporaryError`` with exponential backoff; a missing Secret is checked again later."""
+    started = time.perf_counter()
+    metrics = controller.metrics
+    try:
+        async with controller.reconcile_slot():
+            await controller.on_spec(key, body, resuming=resuming)
+    except SpecError as e:
+        metrics.reconcile_total.labels("error").inc()
+        await controller.warn(key, body, e.reason, e.message)
+        raise kopf.PermanentError(e.message) from e
+    except K8sInvalidError as e:
+        # The CRD let it through but a child object is invalid (e.g. a malformed toleration):
+        # the spec must change, so say so in the status instead of retrying.
+        metrics.reconcile_total.labels("error").inc()
+        controller.report_problem(key, "InvalidSpec", e.message)
+        await controller.sync(key)
+        raise kopf.PermanentError(e.message) from e
+    except K8sError as e:
+        metrics.reconcile_total.labels("retry" if e.retryable else "error").inc()
+        if e.retryable:
+            raise kopf.TemporaryError(e.message, delay=retry_delay({"retry": retry})) from e
+        raise kopf.PermanentError(e.message) from e
+    metrics.reconcile_duration.observe(time.perf_counter() - started)
+    problem = controller.memory.problems.get(key)
+    metrics.reconcile_total.labels("retry" if problem else "success").inc()
+    if problem:
+        raise kopf.TemporaryError(problem.message, delay=controller.config.secret_recheck_seconds)
+
+
 def build_registry(controller: Controller, connection: Connection) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     resource = (GROUP, VERSION, PLURAL)
@@ -124,36 +159,11 @@ def build_registry(controller: Controller, connection: Connection) -> kopf.Opera
     @kopf.on.create(*resource, id="reconcile", registry=registry)
     @kopf.on.update(*resource, id="reconcile", registry=registry)
     async def reconcile(body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
-        started = time.perf_counter()
-        key: Key = (namespace or "", name)
         keep_indexes(controller, kwargs)
-        metrics = controller.metrics
-        resuming = kwargs.get("reason") == kopf.Reason.RESUME
-        try:
-            async with controller.reconcile_slot():
-                await controller.on_spec(key, body, resuming=resuming)
-        except SpecError as e:
-            metrics.reconcile_total.labels("error").inc()
-            kopf.warn(body, reason=e.reason, message=e.message)
-            raise kopf.PermanentError(e.message) from e
-        except K8sInvalidError as e:
-            # The CRD let it through but a child object is invalid (e.g. a malformed toleration):
-            # the spec must change, so say so in the status instead of retrying.
-            metrics.reconcile_total.labels("error").inc()
-            controller.report_problem(key, "InvalidSpec", e.message)
-            await controller.sync(key)
-            raise kopf.PermanentError(e.message) from e
-        except K8sError as e:
-            metrics.reconcile_total.labels("retry" if e.retryable else "error").inc()
-            if e.retryable:
-                raise kopf.TemporaryError(e.message, delay=retry_delay(kwargs)) from e
-            raise kopf.PermanentError(e.message) from e
-        metrics.reconcile_duration.observe(time.perf_counter() - started)
-        problem = controller.memory.problems.get(key)
-        metrics.reconcile_total.labels("retry" if problem else "success").inc()
-        if problem:
-            delay = controller.config.secret_recheck_seconds
-            raise kopf.TemporaryError(problem.message, delay=delay)
+        await handle_spec(
+            controller, (namespace or "", name), body,
+            resuming=kwargs.get("reason") == kopf.Reason.RESUME, retry=int(kwargs.get("retry", 0)),
+        )  # fmt: skip
 
     @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, id="child", registry=registry)
     @kopf.on.event("", "v1", "pods", labels=MANAGED, id="child", registry=registry)
