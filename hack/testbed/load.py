@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from typing import Final
 
-ROW: Final = [1.0, 2.0, 3.0, 4.0]
+ROW: Final = [1.0, 2.0, 3.0, 4.0]  # tiny_model's input
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -32,13 +32,20 @@ class Result:
 
 class SteadyLoad:
     def __init__(
-        self, host: str, port: int, model: str, *, clients: int = 4, rate: float = 20.0
+        self,
+        host: str,
+        port: int,
+        model: str,
+        *,
+        clients: int = 4,
+        rate: float = 20.0,
+        input_name: str = "x",
+        row: list[float] = ROW,
     ) -> None:
         self._host, self._port = host, port
         self._path = f"/v2/models/{model}/infer"
-        self._body = json.dumps(
-            {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
-        ).encode()
+        tensor = {"name": input_name, "shape": [1, len(row)], "datatype": "FP32", "data": row}
+        self._body = json.dumps({"inputs": [tensor]}).encode()
         self._clients, self._interval = clients, 1.0 / rate
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

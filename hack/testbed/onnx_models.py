@@ -106,21 +106,32 @@ def failing_model(path: Path) -> Path:
     return _save(helper.make_graph(nodes, "failing", [x], [y], initializer=[table]), path)
 
 
-def slow_model(path: Path, *, width: int = 3072, hidden: int = 4, seed: int = 0) -> Path:
-    """x: FP32 [N,4] -> y: FP32 [N,4] through ``hidden`` ReLU layers of ``width``: the same
-    interface as ``tiny_model``'s input, and tens of milliseconds a row on one CPU."""
-    sizes = (4, *([width] * hidden), 4)
+def slow_model(
+    path: Path,
+    *,
+    width: int = 3072,
+    hidden: int = 4,
+    features: int = 4,
+    outputs: int = 4,
+    input_name: str = "x",
+    output_name: str = "y",
+    seed: int = 0,
+) -> Path:
+    """``input_name``: FP32 [N, features] -> ``output_name``: FP32 [N, outputs] through
+    ``hidden`` ReLU layers of ``width``: the interface of a small model (``tiny_model``'s by
+    default), at tens of milliseconds a row on one CPU."""
+    sizes = (features, *([width] * hidden), outputs)
     rng = np.random.default_rng(seed)
     nodes, weights = [], []
-    previous = "x"
+    previous = input_name
     for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         weights.append(numpy_helper.from_array(w, f"w{layer}"))
-        out = "y" if layer == len(sizes) - 2 else f"h{layer}"
+        out = output_name if layer == len(sizes) - 2 else f"h{layer}"
         nodes.append(helper.make_node("MatMul", [previous, f"w{layer}"], [out]))
-        if out != "y":
+        if out != output_name:
             nodes.append(helper.make_node("Relu", [out], [f"r{layer}"]))
             previous = f"r{layer}"
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    x = helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", features])
+    y = helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", outputs])
     return _save(helper.make_graph(nodes, "slow", [x], [y], initializer=weights), path)
