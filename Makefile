@@ -81,7 +81,7 @@ clean: ## remove the virtualenv and caches
 
 .PHONY: help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds dashboards alerts clean proto cluster-build cluster-up cluster-down node-deps images
 
-cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
+cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus and promtool binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus
 
 node-deps: ## install containerd, runc, CNI plugins, podman, debootstrap for the real node (tier D; root, Debian packages)
