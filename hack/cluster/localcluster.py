@@ -121,6 +121,8 @@ class LocalCluster:
     # rule files for it to evaluate.
     scrape_configs: Sequence[dict[str, object]] = ()
     rule_files: Sequence[Path] = ()
+    # kwok's pod IPs; another loopback range keeps a test's "pods" apart from other clusters'.
+    pod_cidr: str = POD_CIDR
 
     def __post_init__(self, binaries: Path | None) -> None:
         self.bin = binaries if binaries is not None else bin_dir(prometheus=self.prometheus)
@@ -305,7 +307,7 @@ class LocalCluster:
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--node-lease-duration-seconds=40",
             "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
-            f"--cidr={POD_CIDR}",
+            f"--cidr={self.pod_cidr}",
             f"--tls-cert-file={self.pki.cert('kwok')}",
             f"--tls-private-key-file={self.pki.key('kwok')}",
         ])  # fmt: skip
