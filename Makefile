@@ -76,12 +76,21 @@ argocd: venv ## regenerate deploy/argocd's argocd-cm patch and Helm values from 
 crds: venv ## regenerate crds/ and the chart's CRD from the pydantic models
 	$(PY) -m modelyard_operator.api.crdgen --write
 
+dashboards: venv ## regenerate dashboards/*.json and deploy/grafana/dashboards-configmap.yaml from hack/grafana/
+	$(PY) -m hack.dashboards --write
+
+dashboards-preview: venv cluster-build ## draw docs/dashboards/*.png from the live setup (local cluster, Prometheus, operator, runtime pods, traffic; ~8 min)
+	$(PY) -m hack.grafana.preview
+
+alerts: venv ## regenerate the Prometheus rules and PrometheusRule in deploy/prometheus/ from hack/alerts.py
+	$(PY) -m hack.alerts --write
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
 
-cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm and Prometheus binaries into ~/.cache/modelyard (once)
+cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus and promtool binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus
 
 node-deps: ## install containerd, runc, CNI plugins, podman, debootstrap for the real node (tier D; root, Debian packages)

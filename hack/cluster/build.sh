@@ -3,7 +3,7 @@
 #   kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy
 #   (k8s.io/kubernetes),
 #   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3),
-#   prometheus (github.com/prometheus/prometheus, with Kubernetes service discovery).
+#   prometheus and promtool (github.com/prometheus/prometheus, with Kubernetes service discovery).
 # Binaries go to $MODELYARD_CACHE/k8s/$KUBERNETES_VERSION/bin (default ~/.cache/modelyard);
 # a <tool>.version stamp beside each makes a changed pin rebuild just that tool.
 # Only the wrapper go.mod/go.sum files under hack/cluster/go/ are committed, never binaries.
@@ -78,6 +78,18 @@ build_simple() {  # build_simple TOOL MODULE PACKAGE VERSION LDFLAGS
   stamp "$tool" "$version" $((SECONDS - start))
 }
 
+build_also() {  # build_also TOOL WRAPPER PACKAGE VERSION LDFLAGS: one more command of a wrapper's module
+  local tool=$1 package=$3 version=$4 ldflags=$5 start=$SECONDS
+  fresh "$tool" "$version" && return 0
+  wrapper "$2"
+  if ! grep -q "\"$package\"" tools.go; then
+    printf '\nimport _ "%s"\n' "$package" >>tools.go
+    go mod tidy
+  fi
+  go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$tool" "$package"
+  stamp "$tool" "$version" $((SECONDS - start))
+}
+
 build_simple etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD_VERSION" \
   "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
 build_simple kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" \
@@ -91,6 +103,9 @@ if [[ ${1:-} == --with-prometheus ]]; then
   build_simple prometheus github.com/prometheus/prometheus \
     github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" \
     "-X github.com/prometheus/common/version.Version=$prom_version"
+  # promtool (rule checks and rule unit tests) from the same module, version and module cache.
+  build_also promtool prometheus github.com/prometheus/prometheus/cmd/promtool \
+    "$PROMETHEUS_VERSION" "-X github.com/prometheus/common/version.Version=$prom_version"
 fi
 build_kubernetes
 

@@ -69,6 +69,12 @@ class LocalCluster:
     binaries: dataclasses.InitVar[Path | None] = None  # None: build (or reuse) the pinned ones
     bin: Path = dataclasses.field(init=False)
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
+    # More Prometheus scrape jobs, appended to the runtime pods' one (e.g. the operator's), and
+    # rule files for it to evaluate.
+    scrape_configs: Sequence[dict[str, object]] = ()
+    rule_files: Sequence[Path] = ()
+    # kwok's pod IPs; another loopback range keeps a test's "pods" apart from other clusters'.
+    pod_cidr: str = POD_CIDR
 
     def __post_init__(self, binaries: Path | None) -> None:
         self.bin = binaries if binaries is not None else bin_dir(prometheus=self.prometheus)
@@ -228,7 +234,7 @@ class LocalCluster:
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--node-lease-duration-seconds=40",
             "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
-            f"--cidr={POD_CIDR}",
+            f"--cidr={self.pod_cidr}",
             f"--tls-cert-file={self.pki.cert('kwok')}",
             f"--tls-private-key-file={self.pki.key('kwok')}",
         ])  # fmt: skip
@@ -254,7 +260,10 @@ class LocalCluster:
         discovering runtime pods through the API the way an install does."""
         self.kubectl("apply", "-f", "-", input=json.dumps(prometheus_rbac()))
         config = self.root / "prometheus.yml"
-        config.write_text(json.dumps(prometheus_config(self.server, self.pki), indent=2))
+        settings = prometheus_config(self.server, self.pki, extra=self.scrape_configs)
+        if self.rule_files:
+            settings["rule_files"] = [str(path) for path in self.rule_files]
+        config.write_text(json.dumps(settings, indent=2))
         self.components.start("prometheus", [
             f"--config.file={config}",
             f"--storage.tsdb.path={self.root / 'prometheus'}",
@@ -381,8 +390,11 @@ def prometheus_rbac() -> dict[str, object]:
     }  # fmt: skip
 
 
-def prometheus_config(server: str, pki: pki_module.Pki) -> dict[str, object]:
-    """Scrape runtime pods found by label, on the runtime's HTTP port; loopback targets only."""
+def prometheus_config(
+    server: str, pki: pki_module.Pki, extra: Sequence[dict[str, object]] = ()
+) -> dict[str, object]:
+    """Scrape runtime pods found by label, on the runtime's HTTP port; loopback targets only.
+    ``extra`` scrape configs follow that job."""
     tls = {"ca_file": str(pki.ca), "cert_file": str(pki.cert("prometheus")),
            "key_file": str(pki.key("prometheus"))}  # fmt: skip
     label = "__meta_kubernetes_pod_label_"
@@ -401,7 +413,7 @@ def prometheus_config(server: str, pki: pki_module.Pki) -> dict[str, object]:
                 {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
                 {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             ],
-        }],
+        }, *extra],
     }  # fmt: skip
 
 

@@ -20,3 +20,16 @@ def test_stdlib_operator_still_imports_from_the_repo_root() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "7"
+
+
+def test_hack_never_imports_tests() -> None:
+    """tests/ builds on hack/ (the cluster, the testbed), never the other way round."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "hack").rglob("*.py")
+        if any(
+            line.startswith(("from tests", "import tests"))
+            for line in path.read_text().splitlines()
+        )
+    ]
+    assert offenders == []

@@ -3,3 +3,5 @@
 package tools
 
 import _ "github.com/prometheus/prometheus/cmd/prometheus"
+
+import _ "github.com/prometheus/prometheus/cmd/promtool"
