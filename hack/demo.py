@@ -201,6 +201,7 @@ def up() -> None:
     cluster = LocalCluster(STATE, tier="D" if real else "C")
     started = time.monotonic()
     cluster.up()
+    cluster.detach()  # the demo's cluster runs on after this process: make demo-down stops it
     print(f"cluster up in {time.monotonic() - started:.1f} s at {cluster.server}")
     say("installing the CRD, the operator namespace and its least-privilege RBAC")
     for path in (

@@ -274,6 +274,12 @@ class LocalCluster:
             "prometheus", healthy(f"{self.prometheus_url}/-/ready"), timeout
         )
 
+    def detach(self) -> None:
+        """This process ends but the cluster runs on (``make cluster-up``, ``make demo``): a real
+        node keeps its claim on the machine until ``down``."""
+        if self._node is not None:
+            self._node.detach()
+
     def stop_prometheus(self) -> None:
         """Stop Prometheus (a test of what happens while it is down); ``start_prometheus``
         brings it back on the same port with the same data."""
@@ -437,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ClusterError as e:
         print(f"cluster-up failed: {e}", file=sys.stderr)
         return 1
+    cluster.detach()
     print(
         f"cluster (tier {args.tier}) up in {time.monotonic() - started:.1f} s at {cluster.server}"
     )

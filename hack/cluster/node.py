@@ -23,14 +23,17 @@ image store are machine-wide); needs root. Containerd's images persist in the ca
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Final, Protocol
 
 import yaml
 
@@ -118,36 +121,67 @@ class RealNode:
         self.root = cluster.root / "node"
         self.store = cache_dir() / "containerd"  # the image store, kept between runs
         self.socket = self.root / "containerd.sock"
-        self._lock: IO[str] | None = None
+        self._claimed = False
+
+    @staticmethod
+    def claim_file() -> Path:
+        return cache_dir() / "real-node.claim"
 
     def acquire(self, timeout: float) -> None:
-        """Take the machine's real-node lock, waiting up to ``timeout`` seconds for another
-        cluster's node to go."""
-        path = cache_dir() / "real-node.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.open("a+")
+        """Claim the machine's one real node, waiting up to ``timeout`` seconds while another
+        cluster's node runs. The claim (``cache_dir()/real-node.claim``: owner pid, whether it
+        outlives its process, cluster dir) is read and written under a short ``flock``. A claim
+        whose node has stopped is free; one whose owning process died while the node was only
+        held for that process's lifetime (a test session killed hard) is reaped: its node's
+        processes are stopped and the claim taken over."""
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    lock.close()
-                    raise ClusterError(
-                        f"another local cluster holds the real node ({path}) after {timeout:.0f} s"
-                    ) from None
-                time.sleep(1)  # waiting for another cluster's node to stop
-        lock.truncate(0)
-        lock.write(f"{os.getpid()} {self.cluster.root}\n")
-        lock.flush()
-        self._lock = lock
+            with self._claims() as claims:
+                owner = _read_claim(claims)
+                if owner is None or owner.root == self.cluster.root or not owner.running():
+                    _write_claim(claims, _Claim(os.getpid(), False, self.cluster.root))
+                    self._claimed = True
+                    return
+                if not owner.detached and not _alive(owner.pid):
+                    owner.reap()
+                    _write_claim(claims, _Claim(os.getpid(), False, self.cluster.root))
+                    self._claimed = True
+                    return
+            if time.monotonic() > deadline:
+                how = "stop it (make demo-down or make cluster-down)" if owner.detached else (
+                    "wait for its tests to end")  # fmt: skip
+                raise ClusterError(
+                    f"the real node of the local cluster in {owner.root} is running after "
+                    f"{timeout:.0f} s: one real node runs on a machine; {how}"
+                )
+            time.sleep(2)  # waiting for another cluster's node to stop
+
+    def detach(self) -> None:
+        """The node outlives this process (``make cluster-up``, ``make demo``): its claim stays
+        until ``down``."""
+        with self._claims() as claims:
+            owner = _read_claim(claims)
+            if owner is not None and owner.root == self.cluster.root:
+                _write_claim(claims, dataclasses.replace(owner, detached=True))
 
     def release(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        with self._claims() as claims:
+            owner = _read_claim(claims)
+            if owner is not None and owner.root == self.cluster.root:
+                claims.seek(0)
+                claims.truncate(0)
+        self._claimed = False
+
+    @contextlib.contextmanager
+    def _claims(self) -> Iterator[IO[str]]:
+        path = self.claim_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+") as claims:
+            fcntl.flock(claims, fcntl.LOCK_EX)
+            try:
+                yield claims
+            finally:
+                fcntl.flock(claims, fcntl.LOCK_UN)
 
     # -- containerd --------------------------------------------------------------------------
     def ctr(self, *args: str, check: bool = True, timeout: float = 600) -> str:
@@ -387,3 +421,57 @@ def remove_pod_netns() -> None:
         pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
         if f"inet {prefix}" in addresses and not pids.stdout.strip():
             subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Claim:
+    """Who has the real node: the process, whether the node outlives it, the cluster's dir."""
+
+    pid: int
+    detached: bool
+    root: Path
+
+    def node_pids(self) -> list[int]:
+        pids = self.root / "pids"
+        if not pids.exists():
+            return []
+        return [int(line.split()[0]) for line in pids.read_text().splitlines()
+                if line.split()[1:2] and line.split()[1] in NODE_COMPONENTS]  # fmt: skip
+
+    def running(self) -> bool:
+        return any(_alive(pid) for pid in self.node_pids())
+
+    def reap(self) -> None:
+        """Stop the node of a cluster whose owner died (its session group, like ``down``)."""
+        for pid in self.node_pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+NODE_COMPONENTS: Final = frozenset({"containerd", "kubelet", "kube-proxy"})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_claim(claims: IO[str]) -> _Claim | None:
+    claims.seek(0)
+    fields = claims.read().split()
+    if len(fields) != 3:
+        return None
+    return _Claim(int(fields[0]), fields[1] == "detached", Path(fields[2]))
+
+
+def _write_claim(claims: IO[str], claim: _Claim) -> None:
+    claims.seek(0)
+    claims.truncate(0)
+    mode = "detached" if claim.detached else "process"
+    claims.write(f"{claim.pid} {mode} {claim.root}\n")
+    claims.flush()

@@ -1,17 +1,16 @@
 """The live setup the dashboards are proven on and drawn from.
 
-A local cluster (tier C) with its real Prometheus; the operator, run as its ServiceAccount and
-scraped as job ``modelyard-operator``; a ModelDeployment ``iris`` (v1, two replicas) whose kwok
-pods are served by real ``modelyard-runtime`` processes on the pods' loopback IPs, with the env
-the operator rendered into the pod; a canary pod (v2, track ``canary``) served the same way; and
-client traffic (``hack.grafana.traffic``) with some 400s and 404s and the canary's 504s and
-429s, while the ModelDeployment is relabelled now and then so the operator reconciles. The alert
-rules are loaded into Prometheus.
-
-Until the operator runs canary rollouts, the canary pod is made here: it carries the labels and
-env the operator's canary would, but not ``app.kubernetes.io/managed-by``, so the operator leaves
-it alone. Used by ``tests/integration/cluster/test_dashboards_live.py`` and by
-``make dashboards-preview``; imports the test process wrappers as ``hack/bench_operator.py`` does.
+A local cluster (tier C) with its real Prometheus; the operator, run as its ServiceAccount,
+querying that Prometheus for its canary analysis and scraped as job ``modelyard-operator``; a
+ModelDeployment ``iris`` whose kwok pods are served by real ``modelyard-runtime`` processes on
+the pods' loopback IPs, with the env the operator rendered into each pod (``Pods`` plays the
+kubelet: it serves every pod that gets an IP and stops the process of a pod that is gone).
+The operator's own canary rollouts run on it: v1 rolls out, a v2 canary is aborted (a finished
+rollout), and a v3 canary (with a short deadline and queue, so it answers some 504s and 429s)
+holds at its first step with passing checks. Client traffic (``hack.grafana.traffic``) adds
+400s and 404s, and the ModelDeployment is relabelled now and then so the operator reconciles.
+The alert rules are loaded into Prometheus. Used by
+``tests/integration/cluster/test_dashboards_live.py`` and ``make dashboards-preview``.
 """
 
 from __future__ import annotations
@@ -42,24 +41,27 @@ from hack.testbed.processes import RuntimeProcess
 NAMESPACE: Final = "modelyard-observe"
 NAME: Final = "iris"
 OPERATOR_NAMESPACE: Final = "modelyard-system"
-CANARY_POD: Final = "iris-canary-0"
 NAME_LABEL: Final = "serving.modelyard.io/deployment"
 TRACK_LABEL: Final = "serving.modelyard.io/track"
-# The canary batches up to 2 requests, waits 25 ms for the second, and gives each request 20 ms:
-# a pair is served at once, a single request times out (504), a burst overflows the queue (429).
-CANARY_ENV: Final = {
-    "MODELYARD_MAX_BATCH_SIZE": "2",
-    "MODELYARD_MAX_QUEUE_DELAY_MS": "25",
-    "MODELYARD_MAX_QUEUE_SIZE": "4",
-    "MODELYARD_REQUEST_TIMEOUT_MS": "20",
-}
+# Every canary holds its first step (an hour), judged on checks it always passes, every 5 s.
+ROLLOUT: Final = {
+    "steps": [{"weight": 50, "pause": "1h"}],
+    "analysis": {"interval": "5s", "minSampleCount": 1, "metrics": [
+        {"name": "error-rate", "errorRate": {"max": 1.0}},
+        {"name": "latency-p99", "latency": {"quantile": 0.99, "max": "10s"}},
+    ]},
+}  # fmt: skip
+# v3 batches up to 2 requests, waits 25 ms for the second, and gives each request 20 ms: a pair
+# is served at once, a single request times out (504), a burst overflows the queue (429).
+TIGHT: Final = {"maxBatchSize": 2, "maxQueueDelayMs": 25, "maxQueueSize": 4, "timeoutMs": 20}
+FACTORS: Final = {"v1": 2.0, "v2": 3.0, "v3": 4.0}  # each version's model: y = factor * x
 # Values of the dashboards' variables that select this setup (multi-value form for two).
 VARIABLES: Final = {
     "datasource": "prometheus",
     "namespace": NAMESPACE,
     "model": NAME,
     "modeldeployment": NAME,
-    "version": "(v1|v2)",
+    "version": "(v1|v3)",
     "track": "(stable|canary)",
 }
 
@@ -114,6 +116,88 @@ def poll(check: Callable[[], bool], *, timeout: float, what: str) -> None:
     wait_until(check, timeout=timeout, what=what, log=None)
 
 
+class Pods:
+    """Plays the kubelet for the ModelDeployment's kwok pods: every pod that has an IP gets a
+    real ``modelyard-runtime`` process on it, with the pod's env and its version's model; the
+    process of a pod that is gone (or going) is stopped. ``addresses`` and ``canary`` say where
+    clients find the pods now."""
+
+    def __init__(self, setup: LiveSetup, models: dict[str, Path]) -> None:
+        self.setup = setup
+        self.models = models
+        self.servers: dict[str, RuntimeProcess] = {}  # pod name -> its server
+        self.addresses: dict[str, str] = {}  # pod name -> its IP
+        self.canary = ""  # the canary pod's name, if one is served
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pods", daemon=True)
+
+    def start(self) -> Pods:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            with contextlib.suppress(Exception):  # a failed listing is tried again
+                self.sync()
+
+    def sync(self) -> None:
+        out = self.setup.cluster.kubectl(
+            "-n", NAMESPACE, "get", "pods", "-l", f"{NAME_LABEL}={NAME}", "-o", "json"
+        )
+        pods = {
+            p["metadata"]["name"]: p
+            for p in json.loads(out.stdout)["items"]
+            if (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")
+        }
+        for name in [n for n in self.servers if n not in pods]:
+            self.addresses.pop(name, None)
+            if name == self.canary:
+                self.canary = ""
+            server = self.servers.pop(name)
+            server.terminate()
+            with contextlib.suppress(Exception):
+                server.wait(30)
+            server.kill()
+        for name, pod in sorted(pods.items()):
+            if name not in self.servers:
+                self._serve(pod)
+
+    def _serve(self, pod: dict[str, Any]) -> None:
+        """Run the pod's runtime container as a process on the pod's IP, with the pod's env."""
+        name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+        (container,) = (c for c in pod["spec"]["containers"] if c["name"] == "runtime")
+        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+        env.update(
+            MODELYARD_MODEL_PATH=str(self.models[env["MODELYARD_MODEL_VERSION"]]),
+            MODELYARD_HOST=ip,
+            MODELYARD_HTTP_PORT="8080",
+            MODELYARD_GRPC_PORT="8081",
+            MODELYARD_TERMINATION_LOG=str(self.setup.root / f"{name}.termination-log"),
+            POD_NAME=name,
+            POD_NAMESPACE=NAMESPACE,
+            MODELYARD_INTRA_OP_THREADS="1",  # two cores run everything here
+            MODELYARD_PROCESSES="1",
+        )
+        env.pop("MODELYARD_MODEL_SHA256", None)
+        server = RuntimeProcess([], env=env)
+        server.wait_ready()
+        self.servers[name] = server
+        self.addresses[name] = ip
+        if pod["metadata"]["labels"].get(TRACK_LABEL) == "canary":
+            self.canary = name
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+        for server in self.servers.values():
+            server.terminate()
+        for server in self.servers.values():
+            with contextlib.suppress(Exception):
+                server.wait(30)
+            server.kill()
+        self.servers.clear()
+
+
 class LiveSetup:
     """``up()`` starts everything, ``down()`` stops what it started, by process id."""
 
@@ -130,12 +214,15 @@ class LiveSetup:
             pod_cidr=f"127.{200 + os.getpid() % 50}.0.0/16",
         )
         self.operator: OperatorProcess | None = None
-        self.servers: dict[str, RuntimeProcess] = {}  # pod name -> its server
-        self.addresses: dict[str, str] = {}  # pod name -> its IP
+        self.pods: Pods | None = None
 
     @property
     def prometheus(self) -> str:
         return self.cluster.prometheus_url
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        return self.pods.addresses if self.pods else {}
 
     def up(self) -> None:
         pids = self.cluster.root / "pids"
@@ -146,7 +233,7 @@ class LiveSetup:
         self.cluster.up()
         try:
             self._start_operator()
-            self._serve_model()
+            self._roll_out()
             poll(self._all_scraped, timeout=120, what="every runtime pod and the operator up")
         except BaseException:
             self.down()
@@ -163,7 +250,8 @@ class LiveSetup:
         config = cluster.service_account_kubeconfig(
             OPERATOR_NAMESPACE, "modelyard-operator", self.root / "operator.kubeconfig"
         )
-        self.operator = OperatorProcess(config)
+        env = {"MODELYARD_OPERATOR_PROMETHEUS_URL": self.prometheus}
+        self.operator = OperatorProcess(config, env=env)
         self.operator.start()
         target = {
             "targets": [f"127.0.0.1:{self.operator.metrics_port}"],
@@ -173,113 +261,54 @@ class LiveSetup:
         staged.write_text(json.dumps([target]))
         staged.replace(self.targets)  # atomic: file discovery never reads half a file
 
-    def _serve_model(self) -> None:
-        cluster = self.cluster
+    def _apply(self, version: str, **runtime: Any) -> None:
+        extra: dict[str, Any] = {"rollout": ROLLOUT}
+        if runtime:
+            extra["runtime"] = runtime
+        manifest = md_manifest(NAME, uri=f"file:///models/iris-{version}.onnx", version=version,
+                               replicas=2, extra_spec=extra)  # fmt: skip
+        self.cluster.kubectl("-n", NAMESPACE, "apply", "-f", "-", input=json.dumps(manifest))
+
+    def _status(self) -> dict[str, Any]:
+        out = self.cluster.kubectl("-n", NAMESPACE, "get", "mdep", NAME, "-o", "json")
+        return dict(json.loads(out.stdout).get("status") or {})
+
+    def _roll_out(self) -> None:
+        """v1 rolls out; a v2 canary is aborted; a v3 canary holds at its first step."""
         models = self.root / "models"
         models.mkdir(exist_ok=True)
-        stable_model = onnx_models.tiny_model(models / "iris-v1.onnx", factor=2.0)
-        canary_model = onnx_models.tiny_model(models / "iris-v2.onnx", factor=3.0)
-        cluster.create_namespace(NAMESPACE)
-        manifest = md_manifest(NAME, uri="file:///models/iris.onnx", version="v1", replicas=2)
-        cluster.kubectl("-n", NAMESPACE, "apply", "-f", "-", input=json.dumps(manifest))
-        stable = self._pods_with_ips(f"{NAME_LABEL}={NAME},{TRACK_LABEL}=stable", count=2)
-        for pod in stable:
-            self._serve(pod, stable_model, {})
-        cluster.kubectl(
-            "-n", NAMESPACE, "apply", "-f", "-", input=json.dumps(canary_pod(stable[0]))
-        )
-        (canary,) = self._pods_with_ips(f"{NAME_LABEL}={NAME},{TRACK_LABEL}=canary", count=1)
-        self._serve(canary, canary_model, CANARY_ENV)
-
-    def _pods_with_ips(self, selector: str, count: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-
-        def ready() -> bool:
-            out = self.cluster.kubectl("-n", NAMESPACE, "get", "pods", "-l", selector, "-o", "json")
-            items = json.loads(out.stdout)["items"]
-            found[:] = [p for p in items if (p.get("status") or {}).get("podIP")]
-            return len(found) == count
-
-        poll(ready, timeout=120, what=f"{count} pods {selector} with IPs")
-        return sorted(found, key=lambda pod: str(pod["metadata"]["name"]))
-
-    def _serve(self, pod: dict[str, Any], model: Path, overrides: dict[str, str]) -> None:
-        """Run the pod's runtime container as a process on the pod's IP, with the pod's env."""
-        name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
-        (container,) = (c for c in pod["spec"]["containers"] if c["name"] == "runtime")
-        env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-        env.update(
-            MODELYARD_MODEL_PATH=str(model),
-            MODELYARD_HOST=ip,
-            MODELYARD_HTTP_PORT="8080",
-            MODELYARD_GRPC_PORT="8081",
-            MODELYARD_TERMINATION_LOG=str(self.root / f"{name}.termination-log"),
-            POD_NAME=name,
-            POD_NAMESPACE=NAMESPACE,
-            MODELYARD_INTRA_OP_THREADS="1",  # two cores run everything here
-            **overrides,
-        )
-        env.pop("MODELYARD_MODEL_SHA256", None)
-        server = RuntimeProcess([], env=env)
-        self.servers[name] = server
-        self.addresses[name] = ip
-        server.wait_ready()
+        files = {v: onnx_models.tiny_model(models / f"iris-{v}.onnx", factor=f)
+                 for v, f in FACTORS.items()}  # fmt: skip
+        self.cluster.create_namespace(NAMESPACE)
+        self.pods = Pods(self, files).start()
+        self._apply("v1")
+        poll(lambda: self._status().get("phase") == "Ready", timeout=120, what="v1 Ready")
+        self._apply("v2")
+        poll(lambda: bool(self._status().get("canary", {}).get("stepStartedAt")), timeout=120,
+             what="the v2 canary at its step")  # fmt: skip
+        self.cluster.kubectl("-n", NAMESPACE, "annotate", "mdep", NAME,
+                             "serving.modelyard.io/action=abort")  # fmt: skip
+        poll(lambda: (self._status().get("rolledBack") or {}).get("result") == "Aborted",
+             timeout=120, what="the v2 canary aborted")  # fmt: skip
+        self._apply("v3", batching=TIGHT)
+        poll(lambda: bool(self._status().get("canary", {}).get("stepStartedAt")) and
+             bool(self.pods and self.pods.canary), timeout=120,
+             what="the v3 canary at its step, served")  # fmt: skip
 
     def _all_scraped(self) -> bool:
         up = query(self.prometheus, "up == 1")
         jobs = [sample["metric"].get("job") for sample in up]
-        return jobs.count(alerts.RUNTIME_JOB) == len(self.servers) and alerts.OPERATOR_JOB in jobs
+        served = len(self.pods.servers) if self.pods else 0
+        return jobs.count(alerts.RUNTIME_JOB) >= served > 0 and alerts.OPERATOR_JOB in jobs
 
     def down(self) -> None:
-        for server in self.servers.values():
-            server.terminate()
-        for server in self.servers.values():
-            with contextlib.suppress(Exception):
-                server.wait(30)
-            server.kill()
-        self.servers.clear()
+        if self.pods is not None:
+            self.pods.stop()
+            self.pods = None
         if self.operator is not None:
             self.operator.stop()
             self.operator = None
         self.cluster.down()
-
-
-def canary_pod(stable: dict[str, Any]) -> dict[str, Any]:
-    """A canary pod as the operator's canary Deployment would make it (labels and env), minus
-    ``managed-by``: the operator must not count it until it runs canaries itself."""
-    labels = {
-        k: v
-        for k, v in stable["metadata"]["labels"].items()
-        if k != "app.kubernetes.io/managed-by" and k != "pod-template-hash"
-    }
-    labels |= {
-        "serving.modelyard.io/track": "canary",
-        "serving.modelyard.io/model-version": "v2",
-        "serving.modelyard.io/revision": "canary0001",
-    }
-    (container,) = (c for c in stable["spec"]["containers"] if c["name"] == "runtime")
-    env = [e for e in container.get("env", []) if "value" in e]
-    replaced = {
-        "MODELYARD_TRACK": "canary",
-        "MODELYARD_MODEL_VERSION": "v2",
-        "MODELYARD_REVISION": "canary0001",
-    }
-    env = [e for e in env if e["name"] not in replaced]
-    env += [{"name": k, "value": v} for k, v in replaced.items()]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": CANARY_POD, "labels": labels},
-        "spec": {
-            "containers": [
-                {
-                    "name": "runtime",
-                    "image": container["image"],
-                    "env": sorted(env, key=lambda e: str(e["name"])),
-                }
-            ]
-        },
-    }
 
 
 class Relabel:
@@ -314,7 +343,9 @@ class Relabel:
 @contextlib.contextmanager
 def load(setup: LiveSetup) -> Iterator[Traffic]:
     """Client traffic and ModelDeployment changes while the block runs."""
-    traffic = Traffic(setup.addresses, model=NAME, canary=CANARY_POD).start()
+    pods = setup.pods
+    assert pods is not None, "the setup is not up"
+    traffic = Traffic(pods, model=NAME).start()
     relabel = Relabel(setup.cluster).start()
     try:
         yield traffic

@@ -3,8 +3,8 @@
 ``draw`` lays the panels out on Grafana's 24-column grid as the JSON places them and draws each
 from the same queries Grafana would send (variables filled in by ``queries.substitute``): time
 series as lines, stats as their last value, the heatmap from its buckets, the phase timeline as
-coloured bands with the panel's value mappings, the table as text. A panel on the allow-list of
-``queries.EMPTY_UNTIL_CANARY_ROLLOUTS`` that has no data says so.
+coloured bands with the panel's value mappings, the table as text. A panel without data says
+so.
 
 ``python -m hack.grafana.preview --prometheus URL`` draws against any Prometheus;
 ``make dashboards-preview`` brings up the live setup (``hack.grafana.live``), drives traffic for
@@ -209,9 +209,7 @@ def draw(
         ax.set_title(panel["title"], fontsize=8, loc="left")
         found = data.get(panel["title"], PanelData())
         if not found.series and not found.rows:
-            allowed = (document["uid"], panel["title"]) in queries.EMPTY_UNTIL_CANARY_ROLLOUTS
-            reason = "no data until canary rollouts run" if allowed else "NO DATA"
-            ax.text(0.5, 0.5, reason, ha="center", va="center", fontsize=8, color="#888",
+            ax.text(0.5, 0.5, "NO DATA", ha="center", va="center", fontsize=8, color="#888",
                     transform=ax.transAxes)  # fmt: skip
             ax.set_xticks([])
             ax.set_yticks([])

@@ -6,9 +6,6 @@
 the way Grafana would before sending the query, so it can be parsed or run. Used by the tests,
 the live check and the previews.
 
-``EMPTY_UNTIL_CANARY_ROLLOUTS`` is the one allow-list of panels that may show no data on the
-live setup, and why: the canary metrics get series only once the operator runs canary rollouts.
-
 Pure: no I/O.
 """
 
@@ -23,14 +20,6 @@ from typing import Any, Final
 # *only* because modelyard_canary_weight, modelyard_rollouts_total and
 # modelyard_analysis_checks_total get series once the operator runs canary rollouts. Remove
 # entries as soon as the live setup runs a canary rollout (see docs/observability.md).
-EMPTY_UNTIL_CANARY_ROLLOUTS: Final = frozenset(
-    {
-        ("modelyard-rollouts", "Canary weight"),
-        ("modelyard-rollouts", "Analysis checks"),
-        ("modelyard-rollouts", "Rollouts finished"),
-        ("modelyard-rollouts", "annotation: Rollouts finished"),
-    }
-)
 
 # Grafana's built-in interval variables, by the value the live check gives them.
 BUILTINS: Final = ("__rate_interval", "__interval", "__range")

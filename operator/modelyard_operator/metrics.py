@@ -64,6 +64,8 @@ class OperatorMetrics:
             buckets=RECONCILE_BUCKETS,
             registry=reg,
         )
+        for result in ("success", "retry", "error"):  # at 0 from the start: rate() works at once
+            self.reconcile_total.labels(result)
         self.rollout_phase = PhaseCollector()
         reg.register(self.rollout_phase)
         self.canary_weight = Gauge(

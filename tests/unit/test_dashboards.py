@@ -188,19 +188,6 @@ def test_the_phase_timeline_maps_every_phase_the_operator_reports() -> None:
     assert {entry["text"] for entry in mapped.values()} == set(PHASES)
 
 
-def test_the_empty_panel_allow_list_names_existing_canary_panels() -> None:
-    by_key = {query.key: query for query in all_queries()}
-    canary_series = {
-        "modelyard_canary_weight",
-        "modelyard_rollouts_total",
-        "modelyard_analysis_checks_total",
-    }
-    for key in queries.EMPTY_UNTIL_CANARY_ROLLOUTS:
-        assert key in by_key, f"{key} is not a panel: remove it from the allow-list"
-        names = series_names(queries.substitute(by_key[key].expr, EXAMPLE_VALUES))
-        assert names <= canary_series, f"{key} reads {names - canary_series}, not canary series"
-
-
 def test_the_configmap_carries_both_dashboards_for_the_sidecar() -> None:
     text = (dashboards.ROOT / dashboards.CONFIGMAP_FILE).read_text()
     manifest = yaml.safe_load(text)
