@@ -98,6 +98,12 @@ class OperatorMetrics:
         else:
             self.canary_weight.labels(namespace, name).set(weight)
 
+    def rollout_started(self, namespace: str, name: str) -> None:
+        """Every result's count at 0 from a ModelDeployment's first canary on, so the first
+        ending is an increase (a counter born at 1 is invisible to ``increase``)."""
+        for label in RESULT_LABELS.values():
+            self.rollouts_total.labels(namespace, name, label)
+
     def rollout_ended(self, namespace: str, name: str, result: str) -> None:
         """A canary ended: Promoted, RolledBack, Aborted or Superseded."""
         label = RESULT_LABELS.get(result, result.lower())
@@ -108,6 +114,9 @@ class OperatorMetrics:
 
     def forget(self, namespace: str, name: str) -> None:
         self.rollout_phase.phases.pop((namespace, name), None)
+        for label in RESULT_LABELS.values():
+            with contextlib.suppress(KeyError):
+                self.rollouts_total.remove(namespace, name, label)
         with contextlib.suppress(KeyError):
             self.canary_weight.remove(namespace, name)
 

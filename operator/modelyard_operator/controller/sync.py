@@ -244,6 +244,8 @@ class Controller:
         self.metrics.set_canary_weight(
             namespace, name, status.canary.weight if status.canary.revision else None
         )
+        if plan.started:
+            self.metrics.rollout_started(namespace, name)
         if plan.ending is not None:
             self.metrics.rollout_ended(namespace, name, plan.ending.result)
         if analysis is not None:

@@ -45,3 +45,17 @@ def test_rollout_phase_is_described_as_a_gauge() -> None:
     metrics.set_phase("ns", "a", "Ready")
     text = metrics.render().decode()
     assert "# TYPE modelyard_rollout_phase gauge" in text
+
+
+def test_a_first_canary_puts_every_result_at_zero_and_forget_drops_them() -> None:
+    metrics = OperatorMetrics()
+    metrics.rollout_started("ns", "m")
+    found = samples(metrics.render().decode(), "modelyard_rollouts_total")
+    assert {(labels["result"], value) for labels, value in found} == {
+        ("promoted", 0.0), ("rolled_back", 0.0), ("aborted", 0.0), ("superseded", 0.0),
+    }  # fmt: skip
+    metrics.rollout_ended("ns", "m", "RolledBack")
+    found = samples(metrics.render().decode(), "modelyard_rollouts_total")
+    assert ({"namespace": "ns", "name": "m", "result": "rolled_back"}, 1.0) in found
+    metrics.forget("ns", "m")
+    assert samples(metrics.render().decode(), "modelyard_rollouts_total") == []
