@@ -147,8 +147,15 @@ class Pods:
         pods = {
             p["metadata"]["name"]: p
             for p in json.loads(out.stdout)["items"]
-            if (p.get("status") or {}).get("podIP") and not p["metadata"].get("deletionTimestamp")
+            if (p.get("status") or {}).get("podIP")
         }
+        # A terminating pod is still served (and scraped), as a kubelet would, but gets no
+        # new clients; its process stops when the pod is gone.
+        for name, pod in pods.items():
+            if pod["metadata"].get("deletionTimestamp"):
+                self.addresses.pop(name, None)
+                if name == self.canary:
+                    self.canary = ""
         for name in [n for n in self.servers if n not in pods]:
             self.addresses.pop(name, None)
             if name == self.canary:
@@ -159,7 +166,7 @@ class Pods:
                 server.wait(30)
             server.kill()
         for name, pod in sorted(pods.items()):
-            if name not in self.servers:
+            if name not in self.servers and not pod["metadata"].get("deletionTimestamp"):
                 self._serve(pod)
 
     def _serve(self, pod: dict[str, Any]) -> None:
@@ -286,6 +293,10 @@ class LiveSetup:
         self._apply("v2")
         poll(lambda: bool(self._status().get("canary", {}).get("stepStartedAt")), timeout=120,
              what="the v2 canary at its step")  # fmt: skip
+        # Prometheus has seen the rollout counters at 0, so the abort shows as an increase.
+        zero = f'modelyard_rollouts_total{{namespace="{NAMESPACE}",result="aborted"}} == 0'
+        poll(lambda: bool(query(self.prometheus, zero)), timeout=60,
+             what="the rollout counters scraped at 0")  # fmt: skip
         self.cluster.kubectl("-n", NAMESPACE, "annotate", "mdep", NAME,
                              "serving.modelyard.io/action=abort")  # fmt: skip
         poll(lambda: (self._status().get("rolledBack") or {}).get("result") == "Aborted",
