@@ -21,6 +21,16 @@ from hack.cluster import node
 from hack.cluster.base import NODE_IP, ROOT, ClusterError
 
 CHART = ROOT / "charts" / "modelyard"
+VERSIONS = ROOT / "hack" / "cluster" / "versions.env"
+
+
+def kube_version() -> str:
+    """The local cluster's Kubernetes version, for ``helm template``/``lint --kube-version``
+    (what a real cluster would report; helm's own default depends on how it was built)."""
+    for line in VERSIONS.read_text().splitlines():
+        if line.startswith("KUBERNETES_VERSION="):
+            return line.split("=", 1)[1].split("#")[0].strip()
+    raise ClusterError(f"KUBERNETES_VERSION is not set in {VERSIONS}")
 
 
 class Helm:

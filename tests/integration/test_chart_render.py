@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from hack.cluster.helm import kube_version
 from hack.cluster.localcluster import bin_dir
 from modelyard_operator.reconcile import naming
 
@@ -34,7 +35,8 @@ def run(binaries: Path, tool: str, *args: str) -> subprocess.CompletedProcess[st
 
 
 def render(binaries: Path, *args: str, release: str = "modelyard") -> list[Doc]:
-    result = run(binaries, "helm", "template", release, str(CHART), "-n", "modelyard-system", *args)
+    result = run(binaries, "helm", "template", release, str(CHART), "-n", "modelyard-system",
+                 "--kube-version", kube_version(), *args)  # fmt: skip
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -51,7 +53,8 @@ def kinds(docs: list[Doc]) -> set[str]:
 
 @pytest.mark.parametrize("values", VALUE_SETS, ids=lambda p: p.name)
 def test_lint_strict_passes_with_every_value_set(binaries: Path, values: Path) -> None:
-    result = run(binaries, "helm", "lint", "--strict", str(CHART), "-f", str(values))
+    result = run(binaries, "helm", "lint", "--strict", "--kube-version", kube_version(),
+                 str(CHART), "-f", str(values))  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
 
@@ -75,7 +78,8 @@ def test_lint_strict_passes_with_every_value_set(binaries: Path, values: Path) -
 def test_bad_values_are_refused_with_a_message_that_names_them(
     binaries: Path, setting: str, message: str
 ) -> None:
-    result = run(binaries, "helm", "template", "x", str(CHART), "--set", setting)
+    result = run(binaries, "helm", "template", "x", str(CHART), "--kube-version", kube_version(),
+                 "--set", setting)  # fmt: skip
     assert result.returncode != 0
     assert message in result.stderr
 

@@ -15,7 +15,7 @@ import pytest
 
 from hack.cluster import helm as helm_module
 from hack.cluster.base import ROOT
-from hack.cluster.helm import CHART, Helm
+from hack.cluster.helm import CHART, Helm, kube_version
 from hack.cluster.localcluster import LocalCluster
 from hack.testbed.manifests import md_manifest
 from hack.testbed.onnx_models import tiny_model
@@ -73,7 +73,8 @@ def test_every_value_set_passes_the_apiservers_validation(
     monitoring_crds: LocalCluster, namespace: str, helm: Helm, values: Path
 ) -> None:
     label_restricted(monitoring_crds, namespace)
-    rendered = helm("template", "dry", str(CHART), "-n", namespace, "-f", str(values)).stdout
+    rendered = helm("template", "dry", str(CHART), "-n", namespace, "-f", str(values),
+                    "--kube-version", kube_version()).stdout  # fmt: skip
     warnings = dry_run(monitoring_crds, rendered)
     assert "Warning" not in warnings
 
@@ -84,7 +85,7 @@ def test_a_pod_spec_outside_restricted_is_flagged_by_the_dry_run(
     """The check above can fail: PodSecurity names what a loosened security context breaks."""
     label_restricted(installed, namespace)
     rendered = helm(
-        "template", "dry", str(CHART), "-n", namespace,
+        "template", "dry", str(CHART), "-n", namespace, "--kube-version", kube_version(),
         "--set", "securityContext.allowPrivilegeEscalation=true",
     ).stdout  # fmt: skip
     warnings = dry_run(installed, rendered)
