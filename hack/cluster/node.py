@@ -310,9 +310,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         components.wait_started(
             "kubelet", lambda: cluster.node_ready(NODE_NAME), timeout, what="kubelet (real node)"
         )
-        # A Node kept in etcd from an earlier run keeps its taints: set them as asked now.
+        # A Node kept in etcd from an earlier run keeps its taints, and the cordon of that run's
+        # ``drain``: set the taints as asked now, and let pods be scheduled again.
         taint = f"{TAINT_KEY}=true:NoSchedule" if self.tainted else f"{TAINT_KEY}-"
         cluster.kubectl("taint", "nodes", NODE_NAME, taint, "--overwrite", check=False)
+        cluster.kubectl("uncordon", NODE_NAME)
         self._up_kube_proxy(timeout)
 
     def _up_kube_proxy(self, timeout: float) -> None:
