@@ -61,13 +61,11 @@ def kubectl(cluster: LocalCluster, *args: str, input: str | None = None) -> str:
     return cluster.kubectl(*args, input=input).stdout
 
 
-def start_background(
-    name: str, argv: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
-) -> int:
+def start_background(name: str, argv: list[str], env: dict[str, str]) -> int:
     log = (STATE / "logs" / f"{name}.log").open("ab")
     process = subprocess.Popen(
         argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, pass_fds=pass_fds,
+        start_new_session=True,
     )  # fmt: skip
     (STATE / f"{name}.pid").write_text(str(process.pid))
     return process.pid
@@ -463,12 +461,6 @@ def up() -> None:
     started = time.monotonic()
     cluster.up()
     print(f"cluster up in {time.monotonic() - started:.1f} s at {cluster.server}")
-    if cluster.node is not None and (fd := cluster.node.lock_fd()) is not None:
-        # The node runs on after this process: keep the machine's real-node lock taken (by a
-        # sleeper that inherits it) until `make demo-down`, so no test starts a second node.
-        stop_background("node-lock")
-        start_background("node-lock", [sys.executable, "-c", "import signal; signal.pause()"],
-                         {}, pass_fds=(fd,))  # fmt: skip
     # The cluster keeps its etcd data between runs; Helm installs crds/ only the first time, so
     # keep the CRD current the documented way (docs/install.md).
     say("kubectl apply --server-side -f crds/   and the operator's namespace (PodSecurity "
@@ -527,7 +519,6 @@ def down() -> None:
     subprocess.run(
         [sys.executable, "-m", "hack.cluster.localcluster", "down", "--dir", str(STATE)], check=True
     )
-    stop_background("node-lock")  # after the node is gone
 
 
 def address(text: str) -> tuple[str, int]:

@@ -71,8 +71,6 @@ class LocalCluster:
     binaries: dataclasses.InitVar[Path | None] = None  # None: build (or reuse) the pinned ones
     bin: Path = dataclasses.field(init=False)
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
-    # The joined real node; it holds the machine's real-node lock while this object lives.
-    node: RealNode | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __post_init__(self, binaries: Path | None) -> None:
         self.bin = binaries if binaries is not None else bin_dir(prometheus=self.prometheus)
@@ -268,7 +266,6 @@ class LocalCluster:
         """Join the real node (tier D: kubelet + containerd) to this running cluster."""
         node = RealNode(self, tainted=not self.real_node_first)
         node.up(timeout)
-        self.node = node
         return node
 
     def down(self) -> None:

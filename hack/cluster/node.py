@@ -145,11 +145,6 @@ class RealNode:
         lock.flush()
         self._lock = lock
 
-    def lock_fd(self) -> int | None:
-        """The held lock's file descriptor: a process that inherits it (``pass_fds``) keeps the
-        machine's real node taken after this one exits (``make demo`` until ``demo-down``)."""
-        return self._lock.fileno() if self._lock is not None else None
-
     def release(self) -> None:
         if self._lock is not None:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
