@@ -190,7 +190,7 @@ async def test_a_leader_that_finds_another_holder_stops_at_once() -> None:
     store, clock = FakeLeases(), Clock()
     events: list[str] = []
     a = LeaderElection(
-        store, namespace="ops", name="l", identity="a", lease_duration=60,
+        store, namespace="ops", name="l", identity="a", lease_duration=50.2,
         renew_deadline=50, retry_period=0.01, clock=clock, exit_process=lambda code: None,
     )  # fmt: skip
     await a.acquire()
