@@ -51,7 +51,7 @@ check: lint typecheck imports test ## format, lint, types, import layers, tests
 bench-runtime: venv ## modelyard vs raw onnxruntime vs KServe, MLServer, PyTriton, BentoML, naive servers (~20 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_runtime --out BENCHMARKS.md
 
-demo: venv cluster-build ## local cluster with a real node + CRD + RBAC + operator pod + a ModelDeployment rolled out v1 -> v2
+demo: venv cluster-build ## local cluster with a real node, the operator installed with the Helm chart, a ModelDeployment rolled out v1 -> v2 as a canary; prints where to see the dashboards' queries and alerts
 	-hack/cluster/node-deps.sh  # as root; without it the demo falls back to a kwok-only cluster
 	$(PY) -m hack.demo up
 
@@ -85,10 +85,13 @@ dashboards-preview: venv cluster-build ## draw docs/dashboards/*.png from the li
 alerts: venv ## regenerate the Prometheus rules and PrometheusRule in deploy/prometheus/ from hack/alerts.py
 	$(PY) -m hack.alerts --write
 
+chart: venv ## copy into charts/modelyard what it takes from elsewhere (RBAC rules, dashboards, alert and adapter rules) and regenerate its values schema and README
+	$(PY) -m hack.chart --write
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus and promtool binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus

@@ -3,7 +3,8 @@
 #   kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy
 #   (k8s.io/kubernetes),
 #   etcd (go.etcd.io/etcd/server/v3), kwok (sigs.k8s.io/kwok), helm (helm.sh/helm/v3),
-#   prometheus and promtool (github.com/prometheus/prometheus, with Kubernetes service discovery).
+#   prometheus and promtool (github.com/prometheus/prometheus, with Kubernetes service discovery);
+#   and the Prometheus Operator's ServiceMonitor, PodMonitor and PrometheusRule CRDs (its module).
 # Binaries go to $MODELYARD_CACHE/k8s/$KUBERNETES_VERSION/bin (default ~/.cache/modelyard);
 # a <tool>.version stamp beside each makes a changed pin rebuild just that tool.
 # Only the wrapper go.mod/go.sum files under hack/cluster/go/ are committed, never binaries.
@@ -65,9 +66,10 @@ build_kubernetes() {
   for t in "${tools[@]}"; do stamp "$t" "$KUBERNETES_VERSION" $((SECONDS - start)); done
 }
 
-build_simple() {  # build_simple TOOL MODULE PACKAGE VERSION LDFLAGS
+build_simple() {  # build_simple TOOL MODULE PACKAGE VERSION LDFLAGS [STAMP]
   local tool=$1 module=$2 package=$3 version=$4 ldflags=$5 start=$SECONDS
-  fresh "$tool" "$version" && return 0
+  local tag=${6:-$4}  # what the stamp records: a change of it rebuilds the tool
+  fresh "$tool" "$tag" && return 0
   wrapper "$tool"
   if ! grep -q "$module $version" go.mod; then
     go get "$module@$version"
@@ -75,7 +77,7 @@ build_simple() {  # build_simple TOOL MODULE PACKAGE VERSION LDFLAGS
     go mod tidy
   fi
   go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$tool" "$package"
-  stamp "$tool" "$version" $((SECONDS - start))
+  stamp "$tool" "$tag" $((SECONDS - start))
 }
 
 build_also() {  # build_also TOOL WRAPPER PACKAGE VERSION LDFLAGS: one more command of a wrapper's module
@@ -94,8 +96,14 @@ build_simple etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD_VER
   "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
 build_simple kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" \
   "-X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION"
+# helm's default Kubernetes version (`helm template`, `helm lint`) is stamped at build time from
+# the client-go it is built with, as helm's own Makefile does; unstamped it says v1.20.
+helm_k8s_minor=$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" |
+  python3 -c 'import json,re,sys; mod=open(json.load(sys.stdin)["GoMod"]).read(); print(re.search(r"k8s.io/client-go v0\.(\d+)", mod).group(1))')
+helm_k8s="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_k8s_minor"
+helm_k8s+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$helm_k8s_minor"
 build_simple helm helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm "$HELM_VERSION" \
-  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $helm_k8s" "$HELM_VERSION k8s-1.$helm_k8s_minor"
 if [[ ${1:-} == --with-prometheus ]]; then
   # Debian's prometheus is built without Kubernetes service discovery: build the upstream one.
   prom_minor=${PROMETHEUS_VERSION#v0.}  # v0.313.5 is Prometheus 3.13.5
@@ -119,5 +127,16 @@ if [[ ! -f $stages/$KWOK_VERSION ]]; then
     "$src/pod/fast/pod-ready.yaml" "$src/pod/fast/pod-complete.yaml" "$src/pod/fast/pod-delete.yaml" "$stages/"
   chmod 644 "$stages"/*.yaml
   touch "$stages/$KWOK_VERSION"
+fi
+# The Prometheus Operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule), which the Helm
+# chart's optional monitoring objects are validated against; they ship in its Go module.
+monitoring=$bin/../crds/monitoring.coreos.com
+if [[ ! -f $monitoring/$PROMETHEUS_OPERATOR_VERSION ]]; then
+  src=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')/example/prometheus-operator-crd
+  rm -rf "$monitoring" && mkdir -p "$monitoring"
+  cp "$src"/monitoring.coreos.com_{servicemonitors,podmonitors,prometheusrules}.yaml "$monitoring/"
+  chmod 644 "$monitoring"/*.yaml
+  touch "$monitoring/$PROMETHEUS_OPERATOR_VERSION"
 fi
 ls -la "$bin"

@@ -46,6 +46,7 @@ SERVICE_CIDR = "10.0.0.0/16"  # bookkeeping only: nothing ever connects to these
 # can run a real server on a pod's IP.
 POD_CIDR = "127.1.0.0/16"
 NODE_NAME = "kwok-node-0"
+FAKE_TAINT = "kwok.x-k8s.io/node"  # NoSchedule on the kwok node with ``real_node_first``
 # Addresses Prometheus may scrape: loopback and the real node's pod bridge (POD_SUBNET), nothing
 # else (this machine may send traffic nowhere else).
 SCRAPE_SAFE = r"127\..+|" + POD_SUBNET.rsplit(".", 1)[0].replace(".", r"\.") + r"\.[0-9]+:.+"
@@ -66,6 +67,7 @@ class LocalCluster:
     root: Path
     tier: str = "C"
     prometheus: bool = False
+    real_node_first: bool = False  # taint the kwok node instead of the real one (module doc)
     binaries: dataclasses.InitVar[Path | None] = None  # None: build (or reuse) the pinned ones
     bin: Path = dataclasses.field(init=False)
     ports: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -238,7 +240,8 @@ class LocalCluster:
             f"--tls-cert-file={self.pki.cert('kwok')}",
             f"--tls-private-key-file={self.pki.key('kwok')}",
         ])  # fmt: skip
-        self.kubectl("apply", "-f", "-", input=json.dumps(fake_node(NODE_NAME)))
+        node = fake_node(NODE_NAME, tainted=self.real_node_first)
+        self.kubectl("apply", "-f", "-", input=json.dumps(node))
 
         self.components.wait_started(
             "kwok", lambda: self.node_ready(NODE_NAME), timeout, what="kwok node"
@@ -290,7 +293,7 @@ class LocalCluster:
 
     def start_node(self, timeout: float = 120.0) -> RealNode:
         """Join the real node (tier D: kubelet + containerd) to this running cluster."""
-        self._node = RealNode(self)
+        self._node = RealNode(self, tainted=not self.real_node_first)
         self._node.up(timeout)
         return self._node
 
@@ -359,10 +362,16 @@ class LocalCluster:
         return path
 
 
-def fake_node(name: str) -> dict[str, object]:
-    """A kwok node with CPU, memory and NVIDIA GPUs, untainted so ordinary pods land on it."""
+def fake_toleration() -> dict[str, str]:
+    """What a pod adds to run on a tainted kwok node (``real_node_first``)."""
+    return {"key": FAKE_TAINT, "operator": "Exists", "effect": "NoSchedule"}
+
+
+def fake_node(name: str, *, tainted: bool = False) -> dict[str, object]:
+    """A kwok node with CPU, memory and NVIDIA GPUs; untainted, ordinary pods land on it."""
     # One fake node stands in for a cluster's capacity (the operator benchmark runs 1,000+ pods).
     capacity = {"cpu": "2000", "memory": "16Ti", "pods": "5000", "nvidia.com/gpu": "8"}
+    taints = [{"key": FAKE_TAINT, "value": "fake", "effect": "NoSchedule"}] if tainted else []
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -372,6 +381,7 @@ def fake_node(name: str) -> dict[str, object]:
             "labels": {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                        "kubernetes.io/hostname": name, "type": "kwok"},
         },
+        "spec": {"taints": taints},
         "status": {"capacity": capacity, "allocatable": capacity, "phase": "Running"},
     }  # fmt: skip
 
@@ -437,7 +447,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stopped the cluster in {root}")
         return 0
     started = time.monotonic()
-    cluster = LocalCluster(root, tier=args.tier, prometheus=args.prometheus)
+    # A cluster with a real node from the start is one a person tries things on: plain pods run
+    # for real there, and the kwok node takes only pods that tolerate its taint.
+    cluster = LocalCluster(
+        root, tier=args.tier, prometheus=args.prometheus, real_node_first=args.tier == "D"
+    )
     try:
         cluster.up()
     except ClusterError as e:

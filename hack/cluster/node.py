@@ -14,9 +14,10 @@ takes to run on this machine's hybrid cgroup v1 layout, found by trying:
   ``ctr``, and every pod image is imported the same way (pods use ``imagePullPolicy: Never`` or
   ``IfNotPresent``).
 
-The node is tainted ``modelyard.io/real-node=true:NoSchedule``, so only pods that ask for it (a
-toleration and ``kubernetes.io/hostname: local-node-0``) run real containers; everything else
-stays on the kwok node. One real node per machine (the bridge, the address and containerd's
+The node is tainted ``modelyard.io/real-node=true:NoSchedule`` (unless ``tainted=False``: a
+``LocalCluster`` with ``real_node_first``), so only pods that ask for it (a toleration and
+``kubernetes.io/hostname: local-node-0``) run real containers; everything else stays on the
+kwok node. One real node per machine (the bridge, the address and containerd's
 image store are machine-wide); needs root. Containerd's images persist in the cache.
 """
 
@@ -116,8 +117,9 @@ class RealNode:
     ``down`` stops them by pid). One real node runs on a machine at a time: ``up`` waits for
     ``LOCK`` (held until this process exits or ``release``), so parallel test runs take turns."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, *, tainted: bool = True) -> None:
         self.cluster = cluster
+        self.tainted = tainted
         self.root = cluster.root / "node"
         self.store = cache_dir() / "containerd"  # the image store, kept between runs
         self.socket = self.root / "containerd.sock"
@@ -296,7 +298,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "tlsCertFile": str(pki.cert("kubelet")), "tlsPrivateKeyFile": str(pki.key("kubelet")),
             "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
             "containerRuntimeEndpoint": f"unix://{self.socket}",
-            "registerWithTaints": [{"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"}],
+            "registerWithTaints": [{"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"}]
+            if self.tainted else [],
             # A shared disk: never evict or collect images because of what others stored there.
             "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
                              "imagefs.available": "1%"},
@@ -341,6 +344,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         components.wait_started(
             "kubelet", lambda: cluster.node_ready(NODE_NAME), timeout, what="kubelet (real node)"
         )
+        # A Node kept in etcd from an earlier run keeps its taints, and the cordon of that run's
+        # ``drain``: set the taints as asked now, and let pods be scheduled again.
+        taint = f"{TAINT_KEY}=true:NoSchedule" if self.tainted else f"{TAINT_KEY}-"
+        cluster.kubectl("taint", "nodes", NODE_NAME, taint, "--overwrite", check=False)
+        cluster.kubectl("uncordon", NODE_NAME)
         self._up_kube_proxy(timeout)
 
     def _up_kube_proxy(self, timeout: float) -> None:

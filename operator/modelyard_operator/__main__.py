@@ -1,8 +1,9 @@
 """``modelyard-operator``: parse the configuration, set up logging, run kopf.
 
-Exit codes: 0 clean stop, 2 invalid configuration (the message names the field). The metrics
-endpoint (``/metrics``) is served on ``metrics_port``, kopf's liveness probe (``/healthz``) on
-``health_port``.
+Exit codes: 0 clean stop, 1 leadership lost (with ``leader_election``), 2 invalid configuration
+(the message names the field). The metrics endpoint (``/metrics``) is served on ``metrics_port``,
+kopf's liveness probe (``/healthz``) on ``health_port``. With ``leader_election`` kopf starts
+only once this process holds the Lease (``handlers.leader``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from modelyard_operator.config import OperatorConfig, load_config
 from modelyard_operator.controller.sync import Controller
 from modelyard_operator.controller.view import View
 from modelyard_operator.errors import ConfigError
+from modelyard_operator.handlers import leader
 from modelyard_operator.handlers.connection import Connection
 from modelyard_operator.handlers.registry import build_registry
 from modelyard_operator.handlers.settings import configure
@@ -95,20 +97,23 @@ async def run(config: OperatorConfig) -> None:
     registry = build_registry(controller, connection)
     settings = kopf.OperatorSettings()
     configure(settings)
+    settings.posting.reporting_instance = identity
     runner = await serve_metrics(controller.metrics, config.metrics_port)
     try:
-        await kopf.operator(
-            registry=registry,
-            settings=settings,
-            standalone=True,
-            # kopf would ask the password database for the user name, which a container's
-            # arbitrary uid (65532 here) is not in; the pod (or host) name says more anyway.
-            # (cast: kopf types it as a NewType of str that it does not export.)
-            identity=cast(Any, identity),
-            clusterwide=not config.namespaces,
-            namespaces=list(config.namespaces),
-            liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
-        )
+        async with leader.leadership(config, settings, identity) as stop_flag:
+            await kopf.operator(
+                registry=registry,
+                settings=settings,
+                stop_flag=stop_flag,
+                standalone=True,
+                # kopf would ask the password database for the user name, which a container's
+                # arbitrary uid (65532 here) is not in; the pod (or host) name says more anyway.
+                # (cast: kopf types it as a NewType of str that it does not export.)
+                identity=cast(Any, identity),
+                clusterwide=not config.namespaces,
+                namespaces=list(config.namespaces),
+                liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
+            )
     finally:
         await runner.cleanup()
         if prometheus is not None:
@@ -131,7 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"modelyard-operator: error: {e}\n")
     configure_logging(config)
     log.info("modelyard-operator %s starting", __version__)
-    asyncio.run(run(config))
+    try:
+        asyncio.run(run(config))
+    except ConfigError as e:  # found only at start-up, e.g. no namespace for the Lease
+        parser.exit(2, f"modelyard-operator: error: {e}\n")
+    except leader.LeadershipLostError as e:
+        log.error("%s; exiting so that the pod restarts as a standby", e)
+        return 1
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelyard_operator.errors import ConfigError
 
@@ -49,6 +49,33 @@ class OperatorConfig(BaseModel):
     """Structured JSON lines, or plain text for a terminal."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log level."""
+    leader_election: bool = False
+    """Hold a coordination.k8s.io Lease before acting, so that several replicas can run with
+    one acting and the others on standby (required for more than one replica)."""
+    leader_election_namespace: str = ""
+    """Namespace of the Lease; empty: the pod's own (env POD_NAMESPACE, else the
+    ServiceAccount's namespace file)."""
+    leader_election_lease_name: str = Field(default="modelyard-operator", min_length=1)
+    """Name of the Lease."""
+    leader_election_lease_duration_seconds: float = Field(default=15.0, ge=2, le=300)
+    """How long a standby waits after the last renewal it saw before it takes the Lease over."""
+    leader_election_renew_deadline_seconds: float = Field(default=10.0, ge=1, le=300)
+    """How long the leader keeps acting without a successful renewal; then it stops and exits
+    (shorter than the lease duration, so it stops before a standby can take over)."""
+    leader_election_retry_period_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How often the leader renews and a standby checks the Lease."""
+
+    @model_validator(mode="after")
+    def _election_timing(self) -> OperatorConfig:
+        retry = self.leader_election_retry_period_seconds
+        renew = self.leader_election_renew_deadline_seconds
+        lease = self.leader_election_lease_duration_seconds
+        if not retry < renew < lease:
+            raise ValueError(
+                "leader election needs retry period < renew deadline < lease duration, got "
+                f"{retry:g} s, {renew:g} s, {lease:g} s"
+            )
+        return self
 
     @field_validator("namespaces", mode="before")
     @classmethod
@@ -94,5 +121,7 @@ def _snake(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _env_or_key(loc: tuple[int | str, ...]) -> str:
-    name = str(loc[0]) if loc else "config"
+    if not loc:  # a rule across fields; its message names them
+        return "settings"
+    name = str(loc[0])
     return f"{name} (env {ENV_PREFIX}{name.upper()})"

@@ -1,4 +1,5 @@
-"""kopf settings: storage in our annotations, our finalizer, a lean diff base, paged lists.
+"""kopf settings: storage in our annotations, our finalizer, a lean diff base, paged lists,
+Events reported as the operator.
 
 kopf builds a "diff base" (a deep copy of the object minus status) for every event of every
 watched resource. Only ModelDeployments have create/update handlers that read diffs; runtime
@@ -15,6 +16,7 @@ from typing import Any, cast
 import kopf
 
 from modelyard_operator.api.v1alpha1 import GROUP, KIND
+from modelyard_operator.controller.events import COMPONENT
 
 LIST_CHUNK = 100  # objects per page of kopf's initial listing
 
@@ -36,6 +38,9 @@ def configure(settings: kopf.OperatorSettings) -> None:
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.posting.level = logging.WARNING
+    # Events kopf posts (a rejected spec) name the operator, as the controller's own do.
+    settings.posting.reporting_component = COMPONENT
+    settings.posting.event_name_prefix = f"{COMPONENT}-"
     settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60

@@ -66,6 +66,7 @@ PLURALS: Final = {
     "ModelDeployment": "modeldeployments",
     "Pod": "pods",
     "Event": "events",
+    "Lease": "leases",
 }
 
 

@@ -64,3 +64,10 @@ def test_cli_exits_2_before_connecting() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "health_port" in result.stderr
+
+
+def test_leader_election_timing_must_leave_the_leader_time_to_stop() -> None:
+    config = load_config(None, {"MODELYARD_OPERATOR_LEADER_ELECTION": "true"})
+    assert config.leader_election
+    with pytest.raises(ConfigError, match="retry period < renew deadline < lease duration"):
+        load_config(None, {"MODELYARD_OPERATOR_LEADER_ELECTION_RENEW_DEADLINE_SECONDS": "20"})
