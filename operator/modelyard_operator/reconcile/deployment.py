@@ -189,10 +189,10 @@ def key_volumes(md: ModelDeployment) -> list[Object]:
         volumes.append({"name": "signing-key", **source})
     encryption = md.spec.model.encryption
     if encryption:
-        ref_ = encryption.key_secret_ref
+        key_ref = encryption.key_secret_ref
         secret = {
-            "secretName": ref_.name,
-            "items": [{"key": ref_.key, "path": "key"}],
+            "secretName": key_ref.name,
+            "items": [{"key": key_ref.key, "path": "key"}],
             "defaultMode": 0o440,
         }
         volumes.append({"name": "model-key", "secret": secret})
