@@ -1,6 +1,7 @@
 """``modelyard``: the user CLI: model files (export, quantize, prune, distill, factorize, digest,
-inspect) and rollouts (``rollout status|promote|abort|pause|resume|retry|history``; also
-installed as ``kubectl-modelyard``, so ``kubectl modelyard rollout status NAME`` works).
+inspect; keygen, sign, verify, encrypt) and rollouts
+(``rollout status|promote|abort|pause|resume|retry|history``; also installed as
+``kubectl-modelyard``, so ``kubectl modelyard rollout status NAME`` works).
 
 Each command prints what it did, exits 0 on success and 1 with one ``modelyard <cmd>: error:``
 line on failure (never a bare traceback); 2 is a usage error, 130 an interrupted command (Ctrl-C).
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard_cli.errors import CliError, ModelToolError
+from modelyard_cli.models import trust
 from modelyard_cli.models.onnx_model import describe, manifest, need
 from modelyard_cli.rollout import commands as rollout_commands
 from modelyard_runtime.contract.gpu import BY_SHORT_NAME, gpu_present
@@ -225,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_inspect)
 
+    trust.add_parsers(commands)
     rollout_commands.add_parser(commands)
     return parser
 

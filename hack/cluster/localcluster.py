@@ -409,8 +409,9 @@ def prometheus_rbac() -> dict[str, object]:
 def prometheus_config(
     server: str, pki: pki_module.Pki, extra: Sequence[dict[str, object]] = ()
 ) -> dict[str, object]:
-    """Scrape runtime pods found by label, on the runtime's HTTP port; loopback targets only.
-    ``extra`` scrape configs follow that job."""
+    """Scrape runtime pods found by label, on the runtime's HTTP port or the port their
+    ``prometheus.io/port`` annotation names; loopback and pod-bridge targets only. ``extra``
+    scrape configs follow that job."""
     tls = {"ca_file": str(pki.ca), "cert_file": str(pki.cert("prometheus")),
            "key_file": str(pki.key("prometheus"))}  # fmt: skip
     label = "__meta_kubernetes_pod_label_"
@@ -424,6 +425,11 @@ def prometheus_config(
                  "action": "keep"},
                 {"source_labels": ["__meta_kubernetes_pod_ip"], "regex": "(.+)",
                  "target_label": "__address__", "replacement": "${1}:8080"},
+                # A pod whose metrics have a port of their own (NetworkPolicy on) says which.
+                {"source_labels": ["__meta_kubernetes_pod_ip",
+                                   "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+                 "regex": "(.+);([0-9]+)", "target_label": "__address__",
+                 "replacement": "${1}:${2}"},
                 # Safety: only loopback (kwok's pods) and the real node's own pod bridge.
                 {"source_labels": ["__address__"], "regex": SCRAPE_SAFE, "action": "keep"},
                 {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},

@@ -45,6 +45,14 @@ class OperatorConfig(BaseModel):
     net for missed events; nothing is written when it is already right)."""
     max_concurrent_reconciles: int = Field(default=16, ge=1, le=1000)
     """ModelDeployments whose children are written at the same time; the rest wait their turn."""
+    network_policy_default: bool = False
+    """Generate a NetworkPolicy for every ModelDeployment that does not set
+    spec.networkPolicy.enabled (the Helm chart turns it on)."""
+    monitoring_namespace: str = Field(
+        default="monitoring", max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )
+    """The namespace whose pods (Prometheus) may scrape the runtime's metrics port, where a
+    ModelDeployment's NetworkPolicy does not name one."""
     log_format: Literal["json", "text"] = "json"
     """Structured JSON lines, or plain text for a terminal."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

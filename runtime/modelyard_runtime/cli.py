@@ -37,12 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(serve_parser)
     fetch_parser = commands.add_parser(
         "fetch",
-        help="download a model (file, http(s), s3, gs) and verify its sha256",
-        description="Download a model to --out, verifying --sha256 (the runtime pod's init step).",
+        help="download a model (file, http(s), s3, gs) and verify its signature and sha256",
+        description="Download a model to --out, verifying its signature (--public-key) and "
+        "--sha256 (the runtime pod's init step).",
     )
     fetch_parser.add_argument("--uri", required=True, help="file://, http(s)://, s3:// or gs://")
     fetch_parser.add_argument("--out", required=True, type=Path, help="where to write the model")
     fetch_parser.add_argument("--sha256", default="", help="expected sha256 (64 hex characters)")
+    fetch_parser.add_argument(
+        "--public-key",
+        type=Path,
+        default=None,
+        help="Ed25519 public key (PEM): the signature at URI.sig must be by this key and cover "
+        "the downloaded file",
+    )
     fetch_parser.add_argument(
         "--termination-log",
         default=None,
@@ -57,12 +65,15 @@ def run_fetch(args: argparse.Namespace) -> int:
     if termination_log is None:
         termination_log = os.environ.get("MODELYARD_TERMINATION_LOG") or default_termination_log()
     try:
-        digest = fetch(args.uri, args.out, sha256=args.sha256.strip().lower())
+        digest = fetch(
+            args.uri, args.out, sha256=args.sha256.strip().lower(), public_key=args.public_key
+        )
     except FetchError as e:
         write_termination_log(termination_log, str(e))
         print(f"modelyard-runtime fetch: {e}", file=sys.stderr)
         return 1
-    print(f"fetched {args.uri} to {args.out} (sha256 {digest})", file=sys.stderr)
+    signed = ", signature verified" if args.public_key else ""
+    print(f"fetched {args.uri} to {args.out} (sha256 {digest}{signed})", file=sys.stderr)
     return 0
 
 

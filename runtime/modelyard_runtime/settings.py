@@ -37,6 +37,7 @@ class Settings:
     host: str = "0.0.0.0"
     http_port: int = 8080
     grpc_port: int = 8081
+    metrics_port: int | None = None  # None: /metrics on the HTTP port
     execution_provider: str = "auto"
     require_gpu: bool = False
     max_batch_size: int = 64
@@ -48,6 +49,7 @@ class Settings:
     processes: int = 1
     warmup: tuple[int, ...] = (1,)
     auth_token_file: str = ""
+    model_key_file: str = ""
     termination_log: str = ""
     shutdown_grace_seconds: float = 30.0
     drain_delay_seconds: float = 5.0
@@ -82,6 +84,13 @@ def _parse_batch_sizes(text: str) -> tuple[int, ...]:
     return tuple(sorted(set(sizes)))
 
 
+def _parse_optional_port(text: str) -> int | None:
+    """``""`` or ``"none"`` -> None (no port of its own); else the port number."""
+    if text.strip().lower() in {"", "none"}:
+        return None
+    return int(text)
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -109,6 +118,13 @@ _FIELDS: Final[tuple[_Field, ...]] = (
     _Field("host", "MODELYARD_HOST", "--host", str, "address to listen on"),
     _Field("http_port", "MODELYARD_HTTP_PORT", "--http-port", int, "HTTP port (0 = pick one)"),
     _Field("grpc_port", "MODELYARD_GRPC_PORT", "--grpc-port", int, "gRPC port (0 = pick one)"),
+    _Field(
+        "metrics_port",
+        "MODELYARD_METRICS_PORT",
+        "--metrics-port",
+        _parse_optional_port,
+        "serve /metrics on this port only (0 = pick one); unset = on the HTTP port",
+    ),
     _Field(
         "execution_provider",
         "MODELYARD_EXECUTION_PROVIDER",
@@ -179,6 +195,13 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         "--auth-token-file",
         str,
         "bearer token file; unset = no auth",
+    ),
+    _Field(
+        "model_key_file",
+        "MODELYARD_MODEL_KEY_FILE",
+        "--model-key-file",
+        str,
+        "AES-256 key file of an encrypted model (decrypted in memory); unset = plaintext model",
     ),
     _Field(
         "termination_log",
@@ -277,6 +300,19 @@ def validate(settings: Settings) -> None:
         ),
         (0 <= settings.http_port <= 65535, "http port must be 0..65535"),
         (0 <= settings.grpc_port <= 65535, "grpc port must be 0..65535"),
+        (
+            settings.metrics_port is None or 0 <= settings.metrics_port <= 65535,
+            "metrics port must be 0..65535",
+        ),
+        (
+            not settings.metrics_port
+            or settings.metrics_port not in {settings.http_port, settings.grpc_port},
+            "metrics port must differ from the http and grpc ports",
+        ),
+        (
+            settings.metrics_port != 0 or settings.processes == 1,
+            "metrics port 0 (pick one) needs processes 1: several processes share fixed ports",
+        ),
         (settings.max_batch_size >= 1, "max batch size must be at least 1"),
         (settings.max_queue_delay_ms >= 0, "max queue delay must not be negative"),
         (settings.max_queue_size >= 1, "max queue size must be at least 1"),

@@ -1,4 +1,7 @@
-"""Startup stages before Ready: verify the digest, load the model, warm it up.
+"""Startup stages before Ready: verify the digest, decrypt, load the model, warm it up.
+
+An encrypted model (``Settings.model_key_file``, ``contract.sealing``) is decrypted into memory
+and its session created from those bytes: the plaintext is never written to a disk.
 
 ``prepare`` runs in a worker thread while the HTTP server already answers liveness; any failure
 is a ``StartupError`` whose ``stage: reason`` line ``write_termination_log`` puts where Kubernetes
@@ -13,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from modelyard_runtime.contract import sealing
 from modelyard_runtime.contract.digest import sha256_file
 from modelyard_runtime.contract.names import Stage
 from modelyard_runtime.cpus import cpu_limit
@@ -24,6 +28,7 @@ from modelyard_runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Path, Settings], ModelSession]
+BytesLoader = Callable[[bytes, Path, Settings], ModelSession]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +54,51 @@ def load_onnx(path: Path, settings: Settings) -> ModelSession:
     return onnx.load(path, execution_provider=settings.execution_provider, intra_op_threads=threads)
 
 
+def load_onnx_bytes(data: bytes, path: Path, settings: Settings) -> ModelSession:
+    from modelyard_runtime.session import onnx
+
+    threads = intra_op_threads(settings)
+    log.info("intra-op threads: %s", threads or "onnxruntime's default")
+    return onnx.load_bytes(
+        data,
+        name=f"{path} (decrypted in memory)",
+        execution_provider=settings.execution_provider,
+        intra_op_threads=threads,
+    )
+
+
+def decrypt_model(path: Path, key_file: str) -> bytes:
+    """The plaintext of the encrypted model at ``path``, in memory; stage ``decrypt`` if not."""
+    try:
+        key = sealing.parse_key(Path(key_file).read_bytes())
+    except OSError as e:
+        raise StartupError("decrypt", f"cannot read the model key {key_file}: {e}") from e
+    except sealing.SealError as e:
+        raise StartupError("decrypt", f"the model key {key_file} is unusable: {e}") from e
+    try:
+        with path.open("rb") as source:
+            return sealing.decrypt(source, key)
+    except OSError as e:
+        raise StartupError("decrypt", f"cannot read {path}: {e}") from e
+    except sealing.SealError as e:
+        raise StartupError("decrypt", f"cannot decrypt {path}: {e}") from e
+
+
+def _refuse_sealed(path: Path) -> None:
+    """An encrypted model without a key: say so, rather than 'not an ONNX model'."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(sealing.MAGIC))
+    except OSError:
+        return  # the loader reports it
+    if sealing.is_sealed(head):
+        raise StartupError(
+            "decrypt",
+            f"{path} is an encrypted model but no key is configured "
+            "(spec.model.encryption, MODELYARD_MODEL_KEY_FILE)",
+        )
+
+
 def intra_op_threads(settings: Settings) -> int:
     """The setting; when it is 0, the pod's CPU limit if it has one, else 0 (onnxruntime's own
     default: the node's physical cores, which would oversubscribe a limited pod)."""
@@ -56,9 +106,13 @@ def intra_op_threads(settings: Settings) -> int:
 
 
 def prepare(
-    settings: Settings, metrics: RuntimeMetrics, *, loader: Loader = load_onnx
+    settings: Settings,
+    metrics: RuntimeMetrics,
+    *,
+    loader: Loader = load_onnx,
+    bytes_loader: BytesLoader = load_onnx_bytes,
 ) -> LoadedModel:
-    """Verify, load and warm up the model; ``StartupError`` names the failing stage."""
+    """Verify, decrypt, load and warm up the model; ``StartupError`` names the failing stage."""
     path = Path(settings.model_path)
     started = time.perf_counter()
     if not path.is_file():
@@ -74,7 +128,15 @@ def prepare(
     metrics.stage_took("verify", time.perf_counter() - started)
 
     started = time.perf_counter()
-    session = loader(path, settings)
+    if settings.model_key_file:
+        plaintext = decrypt_model(path, settings.model_key_file)
+        metrics.stage_took("decrypt", time.perf_counter() - started)
+        started = time.perf_counter()
+        session = bytes_loader(plaintext, path, settings)
+        del plaintext  # onnxruntime holds its own copy
+    else:
+        _refuse_sealed(path)
+        session = loader(path, settings)
     metrics.stage_took("load", time.perf_counter() - started)
     log.info(
         "loaded %s (opset %d) on %s: inputs %s, outputs %s",
@@ -119,6 +181,8 @@ def report_fatal(termination_log: str, stage: Stage, message: str) -> None:
 def listen_failed(settings: Settings, error: Exception) -> int:
     """Log and record a port that cannot be bound (stage ``listen``); the exit code."""
     ports = f"http {settings.http_port}, grpc {settings.grpc_port}"
+    if settings.metrics_port is not None:
+        ports += f", metrics {settings.metrics_port}"
     report_fatal(
         settings.termination_log, "listen", f"cannot listen on {settings.host} ({ports}): {error}"
     )

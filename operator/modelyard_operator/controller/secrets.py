@@ -1,4 +1,9 @@
-"""Whether the Secrets a ModelDeployment references exist (a kubelet would only retry)."""
+"""Whether the Secrets a ModelDeployment references exist (a kubelet would only retry).
+
+Each is read by name with ``get`` (the only verb the operator has on Secrets: it never lists or
+watches them). A public key in a ConfigMap is not checked here (the operator cannot read
+ConfigMaps); the fetch container reports a missing one.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,13 @@ async def check_secrets(client: KubeClient, md: ModelDeployment) -> Problem | No
     if md.spec.auth:
         ref = md.spec.auth.token_secret_ref
         refs.append((ref.name, ref.key, "spec.auth.tokenSecretRef"))
+    if md.spec.model.encryption:
+        key_ref = md.spec.model.encryption.key_secret_ref
+        refs.append((key_ref.name, key_ref.key, "spec.model.encryption.keySecretRef"))
+    signature = md.spec.model.signature
+    if signature and signature.public_key_ref.kind == "Secret":
+        public = signature.public_key_ref
+        refs.append((public.name, public.key, "spec.model.signature.publicKeyRef"))
     for name, key, field in refs:
         try:
             secret = await client.get("v1", "Secret", md.metadata.namespace, name)

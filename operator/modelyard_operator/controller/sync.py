@@ -37,6 +37,7 @@ from modelyard_operator.k8s.errors import K8sError, K8sNotFoundError
 from modelyard_operator.metrics import OperatorMetrics
 from modelyard_operator.reconcile import naming, rollout
 from modelyard_operator.reconcile.children import runtime_image
+from modelyard_operator.reconcile.network import with_network_defaults
 from modelyard_operator.reconcile.observed import Problem, Track, first_failure, track_of
 from modelyard_operator.reconcile.status import Observed, Transition, compute_status
 from modelyard_runtime.contract.names import ACTION_ANNOTATION
@@ -85,12 +86,20 @@ class Controller:
         if self.scheduler is not None:
             self.scheduler.due(key, delay)
 
+    def with_defaults(self, md: ModelDeployment) -> ModelDeployment:
+        """``md`` with the operator's defaults for what its spec leaves to the operator."""
+        return with_network_defaults(
+            md,
+            enabled=self.config.network_policy_default,
+            monitoring_namespace=self.config.monitoring_namespace,
+        )
+
     def current(self, key: Key) -> ModelDeployment | None:
         """The object as indexed, with the status this operator last wrote (the watch may lag)."""
         body = self.view.md(key)
         if body is None:
             return None
-        md = parse(body)
+        md = self.with_defaults(parse(body))
         written = self.memory.written.get(key)
         if written and written[0] == md.metadata.uid:
             md = md.model_copy(update={"status": ModelDeploymentStatus.model_validate(written[1])})
@@ -99,7 +108,7 @@ class Controller:
     async def on_spec(self, key: Key, body: Mapping[str, Any], *, resuming: bool) -> None:
         """A create, update or resume: check Secrets, apply Service/PDB/HPA, then sync. On a
         resume of an unchanged object (its status saw this generation) nothing is written."""
-        md = parse(body)
+        md = self.with_defaults(parse(body))
         self.memory.problems[key] = await check_secrets(self.client, md)
         generation = md.metadata.generation
         if not (resuming and md.status.observed_generation == generation):

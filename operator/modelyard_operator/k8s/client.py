@@ -62,6 +62,7 @@ PLURALS: Final = {
     "Service": "services",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "NetworkPolicy": "networkpolicies",
     "Secret": "secrets",
     "ModelDeployment": "modeldeployments",
     "Pod": "pods",

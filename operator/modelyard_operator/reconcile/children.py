@@ -1,10 +1,11 @@
-"""The child objects of a ModelDeployment besides its Deployments: Service, PDB, HPA.
+"""The child objects of a ModelDeployment besides its Deployments: Service, PDB, HPA,
+NetworkPolicy (``reconcile.network``).
 
 Pure and deterministic. ``static_children`` is what the handler applies with server-side apply
 when the spec changes (the Deployments follow the rollout: ``reconcile.rollout``);
-``stale_kinds`` names the optional children (the HPA) that must be deleted when the spec drops
-them. ``with_digest`` stamps an object with a digest of itself, so an unchanged object is never
-written again.
+``stale_kinds`` names the optional children (the HPA, the NetworkPolicy) that must be deleted
+when the spec drops them. ``with_digest`` stamps an object with a digest of itself, so an
+unchanged object is never written again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Final
 
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile import naming
+from modelyard_operator.reconcile.network import NETWORK_POLICY, build_network_policy
 from modelyard_runtime.contract.names import AUTOSCALING_METRICS, GROUP
 
 APPLIED_DIGEST_ANNOTATION: Final = f"{GROUP}/applied-digest"
@@ -104,6 +106,9 @@ def static_children(md: ModelDeployment) -> list[Object]:
     hpa = build_hpa(md)
     if hpa is not None:
         children.append(hpa)
+    policy = build_network_policy(md)
+    if policy is not None:
+        children.append(policy)
     return children
 
 
@@ -122,7 +127,10 @@ def applied_digest(obj: Mapping[str, Any]) -> str:
 
 def stale_kinds(md: ModelDeployment) -> list[tuple[str, str]]:
     """(apiVersion, kind) of optional children the spec no longer wants."""
-    return [] if md.spec.autoscaling else [("autoscaling/v2", "HorizontalPodAutoscaler")]
+    stale = [] if md.spec.autoscaling else [("autoscaling/v2", "HorizontalPodAutoscaler")]
+    if build_network_policy(md) is None:
+        stale.append(NETWORK_POLICY)
+    return stale
 
 
 def runtime_image(md: ModelDeployment, default_image: str) -> str:

@@ -2,6 +2,8 @@
 
 Pure and deterministic: the same ModelDeployment and image give the same dict, key for key, so
 server-side apply of an unchanged spec changes nothing. The pod passes PodSecurity ``restricted``.
+Keys go only where they are used: a signed model's public key into the fetch container, an
+encrypted model's key into the runtime container (never the other way round).
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ from urllib.parse import urlsplit
 
 from modelyard_operator.api.v1alpha1 import ModelDeployment, seconds
 from modelyard_operator.reconcile import naming
+from modelyard_operator.reconcile.network import pod_annotations, uses_metrics_port
+from modelyard_runtime.contract.names import METRICS_PORT
 from modelyard_runtime.settings import Settings, to_env
 
 MODEL_DIR: Final = "/models"
 MODEL_PATH: Final = f"{MODEL_DIR}/model.onnx"
 PVC_MOUNT: Final = "/mnt/source"
 AUTH_MOUNT: Final = "/var/run/secrets/modelyard/auth"
+SIGNING_MOUNT: Final = "/var/run/secrets/modelyard/signing"  # the public key (fetch only)
+PUBLIC_KEY_PATH: Final = f"{SIGNING_MOUNT}/public.pem"
+MODEL_KEY_MOUNT: Final = "/var/run/secrets/modelyard/model-key"  # decryption key (runtime only)
+MODEL_KEY_PATH: Final = f"{MODEL_KEY_MOUNT}/key"
 RUN_AS_USER: Final = 65532
 GPU_PREFIXES: Final = ("nvidia.com/gpu", "nvidia.com/mig-")
 
@@ -49,6 +57,8 @@ def runtime_env(md: ModelDeployment, *, rev: str, track: str) -> list[Object]:
         processes=runtime.processes,
         warmup=tuple(sorted(set(runtime.warmup.batch_sizes))),
         auth_token_file=f"{AUTH_MOUNT}/token" if md.spec.auth else "",
+        model_key_file=MODEL_KEY_PATH if md.spec.model.encryption else "",
+        metrics_port=METRICS_PORT if uses_metrics_port(md) else None,
         termination_log="/dev/termination-log",
         shutdown_grace_seconds=seconds(runtime.shutdown_grace_period),
         drain_delay_seconds=seconds(runtime.drain_delay),
@@ -99,6 +109,9 @@ def fetch_container(md: ModelDeployment, image: str) -> Object:
     args = ["fetch", "--uri", source, "--out", MODEL_PATH]
     if md.spec.model.sha256:
         args += ["--sha256", md.spec.model.sha256]
+    if md.spec.model.signature:
+        args += ["--public-key", PUBLIC_KEY_PATH]
+        mounts = [*mounts, {"name": "signing-key", "mountPath": SIGNING_MOUNT, "readOnly": True}]
     container: Object = {
         "name": "fetch",
         "image": image,
@@ -121,6 +134,14 @@ def runtime_container(md: ModelDeployment, image: str, *, rev: str, track: str) 
     ]
     if md.spec.auth:
         mounts.append({"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True})
+    if md.spec.model.encryption:
+        mounts.append({"name": "model-key", "mountPath": MODEL_KEY_MOUNT, "readOnly": True})
+    ports: list[Object] = [
+        {"name": "http", "containerPort": naming.HTTP_PORT, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": naming.GRPC_PORT, "protocol": "TCP"},
+    ]
+    if uses_metrics_port(md):
+        ports.append({"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"})
     resources: Object = {}
     if md.spec.resources.requests:
         resources["requests"] = dict(sorted(md.spec.resources.requests.items()))
@@ -132,10 +153,7 @@ def runtime_container(md: ModelDeployment, image: str, *, rev: str, track: str) 
         "imagePullPolicy": md.spec.runtime.image_pull_policy,
         "args": ["serve"],
         "env": runtime_env(md, rev=rev, track=track),
-        "ports": [
-            {"name": "http", "containerPort": naming.HTTP_PORT, "protocol": "TCP"},
-            {"name": "grpc", "containerPort": naming.GRPC_PORT, "protocol": "TCP"},
-        ],
+        "ports": ports,
         "startupProbe": _probe("/v2/health/live", period=2, failures=150),
         "livenessProbe": _probe("/v2/health/live", period=10, failures=3),
         "readinessProbe": _probe("/v2/health/ready", period=2, failures=2),
@@ -155,6 +173,32 @@ def _probe(path: str, *, period: int, failures: int) -> Object:
     }
 
 
+def key_volumes(md: ModelDeployment) -> list[Object]:
+    """The public key of a signed model and the key of an encrypted one, as pod volumes."""
+    volumes: list[Object] = []
+    signature = md.spec.model.signature
+    if signature:
+        ref = signature.public_key_ref
+        # Optional: a missing ConfigMap (which the operator may not read) reaches the fetch
+        # container as a missing file, reported as a SignatureInvalid stage, not a stuck pod.
+        items = [{"key": ref.key, "path": "public.pem"}]
+        if ref.kind == "ConfigMap":
+            source = {"configMap": {"name": ref.name, "items": items, "optional": True}}
+        else:
+            source = {"secret": {"secretName": ref.name, "items": items, "optional": True}}
+        volumes.append({"name": "signing-key", **source})
+    encryption = md.spec.model.encryption
+    if encryption:
+        key_ref = encryption.key_secret_ref
+        secret = {
+            "secretName": key_ref.name,
+            "items": [{"key": key_ref.key, "path": "key"}],
+            "defaultMode": 0o440,
+        }
+        volumes.append({"name": "model-key", "secret": secret})
+    return volumes
+
+
 def pod_spec(md: ModelDeployment, image: str, *, rev: str, track: str) -> Object:
     _, _, source_volumes = fetch_source(md)
     volumes: list[Object] = [
@@ -168,6 +212,7 @@ def pod_spec(md: ModelDeployment, image: str, *, rev: str, track: str) -> Object
                 "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "token"}]},
             }
         )
+    volumes += key_volumes(md)
     scheduling = md.spec.scheduling
     tolerations = list(scheduling.tolerations)
     if wants_gpu(md) and not any(t.get("key") == "nvidia.com/gpu" for t in tolerations):
@@ -227,6 +272,9 @@ def build_deployment(
             "spec": pod_spec(md, image, rev=rev, track=track),
         },
     }
+    annotations = pod_annotations(md)
+    if annotations:
+        spec["template"]["metadata"]["annotations"] = annotations
     if replicas is not None:
         spec["replicas"] = replicas
     return {

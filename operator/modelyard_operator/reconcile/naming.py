@@ -35,11 +35,20 @@ MANAGED_BY: Final = "modelyard-operator"
 FIELD_MANAGER: Final = "modelyard-operator"
 
 
+# Model fields added after v1alpha1 shipped: left out of the revision while unset, so an operator
+# upgrade does not give every existing ModelDeployment a new revision (and a canary).
+_LATE_MODEL_FIELDS: Final = ("signature", "encryption")
+
+
 def revision(md: ModelDeployment, image: str) -> str:
     """Short hash of everything that changes what a pod serves: the model, runtime and image."""
     spec = md.spec
+    model = spec.model.model_dump(mode="json", by_alias=True)
+    for late in _LATE_MODEL_FIELDS:  # unset: the hash of a spec from before they existed
+        if model.get(late) is None:
+            model.pop(late, None)
     material = {
-        "model": spec.model.model_dump(mode="json", by_alias=True),
+        "model": model,
         "runtime": spec.runtime.model_dump(mode="json", by_alias=True),
         "resources": spec.resources.model_dump(mode="json", by_alias=True),
         "image": image,

@@ -241,6 +241,16 @@ def _verified(
         return "False", failure.reason, failure.message
     mine = [p for p in pods if revision_of(p) == rev]
     if any(init_succeeded(p) or pod_ready(p) for p in mine):
+        signature = md.spec.model.signature
+        if signature:
+            ref = signature.public_key_ref
+            digest = f", sha256 {md.spec.model.sha256}" if md.spec.model.sha256 else ""
+            where = f"{ref.kind} {ref.name!r}{digest}"
+            return (
+                "True",
+                "SignatureVerified",
+                f"signed by the key in {where}, verified on download",
+            )
         if md.spec.model.sha256:
             return "True", "DigestMatched", f"sha256 {md.spec.model.sha256} verified on download"
         return "True", "NoDigest", "downloaded; spec.model.sha256 is not set, so not verified"

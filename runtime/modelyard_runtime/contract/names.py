@@ -14,11 +14,14 @@ GROUP: Final = "serving.modelyard.io"
 # A pod that cannot start writes one line ``stage: reason`` to its termination log; the operator
 # shows ``STAGE_REASONS[stage]`` in the ModelDeployment's status.
 Stage = Literal[
-    "download", "verify", "load", "provider", "warmup", "settings", "listen", "serve"
+    "download", "verify", "signature", "decrypt", "load", "provider", "warmup", "settings",
+    "listen", "serve",
 ]  # fmt: skip
 STAGE_REASONS: Final[dict[str, str]] = {
     "download": "DownloadFailed",  # fetch: the source cannot be read
     "verify": "DigestMismatch",  # fetch or serve: the sha256 is not the declared one
+    "signature": "SignatureInvalid",  # fetch: the signature is missing, bad, or by another key
+    "decrypt": "DecryptFailed",  # serve: the encrypted model cannot be decrypted with its key
     "load": "LoadFailed",  # onnxruntime cannot load the file
     "provider": "ProviderFailed",  # the requested GPU provider cannot run the model
     "warmup": "WarmupFailed",  # a warm-up batch failed
@@ -27,7 +30,7 @@ STAGE_REASONS: Final[dict[str, str]] = {
     "serve": "ServeFailed",  # a server process of the group died or could not start
 }
 # Stages that are about the model file itself (ModelVerified=False).
-MODEL_STAGES: Final = frozenset({"download", "verify"})
+MODEL_STAGES: Final = frozenset({"download", "verify", "signature", "decrypt"})
 
 # -- labels and ports (design §3) -------------------------------------------------------------
 DEPLOYMENT_LABEL: Final = f"{GROUP}/deployment"
@@ -38,6 +41,9 @@ ACTION_ANNOTATION: Final = f"{GROUP}/action"
 TRACKS: Final = ("stable", "canary")
 HTTP_PORT: Final = 8080
 GRPC_PORT: Final = 8081
+# /metrics on its own port, so a NetworkPolicy can let only the monitoring namespace scrape it
+# (the runtime's MODELYARD_METRICS_PORT; unset, /metrics stays on the HTTP port).
+METRICS_PORT: Final = 8082
 
 # -- runtime metrics (design §5): the names analysis, autoscaling, dashboards and alerts query --
 METRIC_LABELS: Final = ("model", "version", "revision", "track")

@@ -1,9 +1,13 @@
 """The aiohttp application factory: health, metrics and OpenAPI here; protocols in rest_v2/v1.
 
-``build_app`` is called by ``server.listeners`` and by tests with a ``DataPlane``.
+``build_app`` is called by ``server.listeners`` and by tests with a ``DataPlane``. With
+``Settings.metrics_port`` set, ``/metrics`` leaves the HTTP port for ``metrics_app`` on its own
+port (so a NetworkPolicy can open it to the monitoring namespace only).
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -26,10 +30,6 @@ def build_app(plane: DataPlane, ages: ConnectionAges | None = None) -> web.Appli
             return json_response({"ready": False, "reason": problem}, status=503)
         return json_response({"ready": True})
 
-    async def metrics(request: web.Request) -> web.StreamResponse:
-        body = plane.metrics.exposition()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
     async def openapi_document(request: web.Request) -> web.StreamResponse:
         return json_response(openapi.document())
 
@@ -39,8 +39,24 @@ def build_app(plane: DataPlane, ages: ConnectionAges | None = None) -> web.Appli
     )
     app.router.add_get("/v2/health/live", live)
     app.router.add_get("/v2/health/ready", ready)
-    app.router.add_get("/metrics", metrics)
+    if plane.settings.metrics_port is None:
+        app.router.add_get("/metrics", _metrics_handler(plane))
     app.router.add_get("/openapi.json", openapi_document)
     rest_v2.add_routes(app, plane)
     rest_v1.add_routes(app, plane)
+    return app
+
+
+def _metrics_handler(plane: DataPlane) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        body = plane.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return metrics
+
+
+def metrics_app(plane: DataPlane) -> web.Application:
+    """Only ``GET /metrics``: what the separate metrics port serves."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics_handler(plane))
     return app

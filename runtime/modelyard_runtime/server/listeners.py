@@ -1,4 +1,5 @@
-"""One server process's two listeners, HTTP (aiohttp) and gRPC, and their connections.
+"""One server process's listeners, HTTP (aiohttp) and gRPC (and /metrics on its own port when
+``metrics_port`` is set), and their connections.
 
 ``start`` binds both ports; while serving, a sweeper marks HTTP connections past their age
 (``connections.ConnectionAges``); ``stop_accepting`` closes the listening sockets (kept-alive
@@ -16,7 +17,7 @@ import time
 from aiohttp import web
 
 from modelyard_runtime.dataplane.plane import DataPlane
-from modelyard_runtime.server.app import build_app
+from modelyard_runtime.server.app import build_app, metrics_app
 from modelyard_runtime.server.connections import ConnectionAges
 from modelyard_runtime.server.grpc_v2 import GrpcServer
 
@@ -35,11 +36,17 @@ class Listeners:
             handle_signals=False,
             shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
         )
+        self.metrics_runner: web.AppRunner | None = None
+        if settings.metrics_port is not None:
+            self.metrics_runner = web.AppRunner(
+                metrics_app(plane), access_log=None, handle_signals=False, shutdown_timeout=1.0
+            )
         self.grpc: GrpcServer | None = None
         self._site: web.TCPSite | None = None
         self._sweeper: asyncio.Future[None] | None = None
         self._grpc_stopping: asyncio.Future[None] | None = None
         self._set_up = False
+        self._metrics_set_up = False
 
     async def start(self) -> None:
         """Listen on both ports; ``OSError`` or ``RuntimeError`` when one cannot be bound."""
@@ -59,8 +66,22 @@ class Listeners:
         for address in self.runner.addresses:
             log.info("listening on http://%s:%d", address[0], address[1])
         await self.grpc.start()
+        await self._start_metrics()
         if self.ages.max_age > 0:
             self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _start_metrics(self) -> None:
+        settings = self._plane.settings
+        if self.metrics_runner is None or settings.metrics_port is None:
+            return
+        await self.metrics_runner.setup()
+        self._metrics_set_up = True
+        site = web.TCPSite(
+            self.metrics_runner, settings.host, settings.metrics_port, reuse_port=self._reuse_port
+        )
+        await site.start()
+        for address in self.metrics_runner.addresses:
+            log.info("listening on metrics http://%s:%d/metrics", address[0], address[1])
 
     async def _sweep(self) -> None:
         ages = self.ages
@@ -90,5 +111,7 @@ class Listeners:
         await self.stop_accepting(grace=1.0)  # unless the drain did already
         if self._set_up:
             await self.runner.cleanup()
+        if self.metrics_runner is not None and self._metrics_set_up:
+            await self.metrics_runner.cleanup()
         if self._grpc_stopping is not None:
             await self._grpc_stopping

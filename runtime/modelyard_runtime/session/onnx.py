@@ -1,7 +1,8 @@
 """``ModelSession`` backed by onnxruntime: the only module that imports it.
 
-Called from ``startup`` to load the model; the batcher then calls ``run`` from its executor
-threads (``InferenceSession.run`` releases the GIL and is thread-safe).
+Called from ``startup`` to load the model, from its file or (decrypted) from memory; the batcher
+then calls ``run`` from its executor threads (``InferenceSession.run`` releases the GIL and is
+thread-safe).
 """
 
 from __future__ import annotations
@@ -69,6 +70,29 @@ def load(path: Path, *, execution_provider: str, intra_op_threads: int) -> OnnxS
         header = onnx_file.read_header(path)
     except (onnx_file.NotOnnxError, OSError) as e:
         raise StartupError("load", f"{path} is not an ONNX model: {e}") from e
+    return _create(str(path), str(path), header, execution_provider, intra_op_threads)
+
+
+def load_bytes(
+    data: bytes, *, name: str, execution_provider: str, intra_op_threads: int
+) -> OnnxSession:
+    """Load a model held in memory (a decrypted one: it never touches a disk); ``name`` is how
+    messages call it. Stages as for ``load``."""
+    try:
+        header = onnx_file.parse_header(data)
+    except onnx_file.NotOnnxError as e:
+        raise StartupError("load", f"{name} is not an ONNX model: {e}") from e
+    return _create(data, name, header, execution_provider, intra_op_threads)
+
+
+def _create(
+    model: str | bytes,
+    name: str,
+    header: onnx_file.OnnxHeader,
+    execution_provider: str,
+    intra_op_threads: int,
+) -> OnnxSession:
+    """An InferenceSession for ``model`` (a path or the model's bytes) on the planned providers."""
     gpu = execution_provider != "cpu" and providers.gpu_present()
     plan = providers.plan_providers(
         execution_provider, gpu=gpu, available=ort.get_available_providers()
@@ -78,21 +102,21 @@ def load(path: Path, *, execution_provider: str, intra_op_threads: int) -> OnnxS
     if providers.CUDA in plan.providers and hasattr(ort, "preload_dlls"):
         ort.preload_dlls()
     # Only TensorRT writes (its engine cache): asking for a temp dir otherwise fails on a
-    # read-only root filesystem with no /tmp volume.
+    # read-only root filesystem with no /tmp volume. A model loaded from memory gets no cache.
     cache_dir = ""
-    if providers.TENSORRT in plan.providers:
+    if providers.TENSORRT in plan.providers and isinstance(model, str):
         cache_dir = os.environ.get("MODELYARD_TRT_CACHE_DIR") or tempfile.gettempdir()
     options = _session_options(intra_op_threads)
     try:
         session = ort.InferenceSession(
-            str(path), sess_options=options, providers=plan.with_options(cache_dir)
+            model, sess_options=options, providers=plan.with_options(cache_dir)
         )
     except Exception as e:
         if plan.providers == (providers.CPU,):
-            raise StartupError("load", f"onnxruntime cannot load {path}: {e}") from e
+            raise StartupError("load", f"onnxruntime cannot load {name}: {e}") from e
         try:
-            ort.InferenceSession(str(path), sess_options=options, providers=[providers.CPU])
+            ort.InferenceSession(model, sess_options=options, providers=[providers.CPU])
         except Exception as cpu_error:
-            raise StartupError("load", f"onnxruntime cannot load {path}: {cpu_error}") from e
+            raise StartupError("load", f"onnxruntime cannot load {name}: {cpu_error}") from e
         raise StartupError("provider", f"{', '.join(plan.providers[:-1])} failed: {e}") from e
     return OnnxSession(session, header.default_opset)

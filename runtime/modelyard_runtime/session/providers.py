@@ -44,16 +44,21 @@ class ProviderPlan:
     note: str = ""
 
     def with_options(self, trt_cache_dir: str) -> list[str | tuple[str, dict[str, Any]]]:
+        """The chain with each provider's options; TensorRT caches its engines in
+        ``trt_cache_dir``, or nowhere when it is empty (an engine holds the model's weights, so a
+        decrypted model's must not reach a disk)."""
         chain: list[str | tuple[str, dict[str, Any]]] = []
         for name in self.providers:
             if name == CUDA:
                 chain.append((name, dict(CUDA_OPTIONS)))
             elif name == TENSORRT:
-                options = {
-                    "trt_engine_cache_enable": True,
-                    "trt_engine_cache_path": trt_cache_dir,
-                    "trt_timing_cache_enable": True,
+                cache = bool(trt_cache_dir)
+                options: dict[str, Any] = {
+                    "trt_engine_cache_enable": cache,
+                    "trt_timing_cache_enable": cache,
                 }
+                if cache:
+                    options["trt_engine_cache_path"] = trt_cache_dir
                 chain.append((name, options))
             else:
                 chain.append(name)

@@ -7,9 +7,10 @@ sees: in the image or on a mounted volume; the operator mounts ``pvc://`` claims
 ``gs://`` (Google Cloud Storage's S3-compatible XML API with HMAC keys in the same env).
 
 The file is streamed to ``<out>.partial`` while hashing and renamed only when the digest
-matches, so a reader never sees a half-written or unverified model. Failures raise
-``FetchError`` with stage ``download`` or ``verify``; the CLI writes ``stage: reason`` to the
-termination log.
+matches, so a reader never sees a half-written or unverified model. With a public key, the
+signature beside the model (``<uri>.sig``, ``contract.signing``) is read first and must cover
+the digest and size of what was downloaded, by that key. Failures raise ``FetchError`` with stage
+``download``, ``signature`` or ``verify``; the CLI writes ``stage: reason`` to the termination log.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from modelyard_runtime.contract import signing
 from modelyard_runtime.contract.names import Stage
 from modelyard_runtime.errors import ModelyardError
 
@@ -102,23 +106,67 @@ def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
         yield block
 
 
+def signature_uri(uri: str) -> str:
+    """Where the signature of the model at ``uri`` lives: its path plus ``.sig``."""
+    parts = urlsplit(uri)
+    return urlunsplit(parts._replace(path=parts.path + signing.SUFFIX))
+
+
+def _trusted_key(path: Path) -> Ed25519PublicKey:
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError as e:
+        raise FetchError(
+            "signature",
+            f"no public key at {path} (does the ConfigMap or Secret that "
+            "spec.model.signature.publicKeyRef names exist, with that key?)",
+        ) from e
+    except OSError as e:
+        raise FetchError("signature", f"cannot read the public key {path}: {e}") from e
+    try:
+        return signing.load_public_key(pem)
+    except signing.SignatureError as e:
+        raise FetchError("signature", f"the public key {path} is unusable: {e}") from e
+
+
+def _read_signature(uri: str, environ: Mapping[str, str]) -> bytes:
+    scheme = urlsplit(uri).scheme
+    try:
+        with OPENERS[scheme](uri, environ) as source:
+            return source.read(signing.MAX_SIGNATURE_BYTES + 1)
+    except FetchError as e:
+        raise FetchError("signature", f"no signature for the model: {e.message}") from e
+    except OSError as e:
+        raise FetchError("signature", f"cannot read the signature {uri}: {e}") from e
+
+
 def fetch(
-    uri: str, out: Path, *, sha256: str = "", environ: Mapping[str, str] | None = None
+    uri: str,
+    out: Path,
+    *,
+    sha256: str = "",
+    environ: Mapping[str, str] | None = None,
+    public_key: Path | None = None,
 ) -> str:
-    """Copy ``uri`` to ``out``, verify it, return its sha256. ``FetchError`` names the stage."""
+    """Copy ``uri`` to ``out``, verify it (signature by ``public_key`` if given, then digest),
+    return its sha256. ``FetchError`` names the stage."""
     scheme = urlsplit(uri).scheme
     if scheme not in OPENERS or not urlsplit(uri).path.strip("/"):
         raise FetchError(
             "download", f"unsupported model URI {uri!r}: use one of {', '.join(SCHEMES)}"
         )
     environ = os.environ if environ is None else environ
+    trusted = _trusted_key(public_key) if public_key is not None else None
+    signature = _read_signature(signature_uri(uri), environ) if trusted is not None else b""
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
+    size = 0
     try:
         with OPENERS[scheme](uri, environ) as source, partial.open("wb") as sink:
             for block in _chunks(source):
                 digest.update(block)
+                size += len(block)
                 sink.write(block)
     except FetchError:
         partial.unlink(missing_ok=True)
@@ -127,6 +175,12 @@ def fetch(
         partial.unlink(missing_ok=True)
         raise FetchError("download", f"{uri}: {e}") from e
     actual = digest.hexdigest()
+    if trusted is not None:
+        try:
+            signing.verify(signature, trusted, sha256=actual, size=size)
+        except signing.SignatureError as e:
+            partial.unlink(missing_ok=True)
+            raise FetchError("signature", f"signature {signature_uri(uri)}: {e}") from e
     if sha256 and actual != sha256:
         partial.unlink(missing_ok=True)
         raise FetchError("verify", f"sha256 of {uri} is {actual}, expected {sha256}")

@@ -151,6 +151,56 @@ BAD = [
         "spec.rollout.strategy: Unsupported value",
         id="unknown-strategy",
     ),
+    pytest.param(
+        with_spec(model__signature={"publicKeyRef": {"kind": "Pod", "name": "k"}}),
+        "spec.model.signature.publicKeyRef.kind: Unsupported value",
+        id="public-key-in-a-pod",
+    ),
+    pytest.param(
+        with_spec(model__signature={"publicKeyRef": {}}),
+        "spec.model.signature.publicKeyRef.name: Required value",
+        id="public-key-without-name",
+    ),
+    pytest.param(
+        with_spec(model__signature={"publicKeyRef": {"name": "k", "key": "../pub"}}),
+        "spec.model.signature.publicKeyRef.key",
+        id="public-key-bad-key",
+    ),
+    pytest.param(
+        with_spec(model__encryption={}),
+        "spec.model.encryption.keySecretRef: Required value",
+        id="encryption-without-secret",
+    ),
+    pytest.param(
+        with_spec(networkPolicy={"inferenceFrom": [{}]}),
+        "a peer is an ipBlock alone, or a namespaceSelector and/or a podSelector",
+        id="empty-peer",
+    ),
+    pytest.param(
+        with_spec(
+            networkPolicy={
+                "inferenceFrom": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]
+            }
+        ),
+        "a peer is an ipBlock alone",
+        id="ip-block-with-selector",
+    ),
+    pytest.param(
+        with_spec(
+            networkPolicy={
+                "inferenceFrom": [
+                    {"podSelector": {"matchExpressions": [{"key": "app", "operator": "In"}]}}
+                ]
+            }
+        ),
+        "In and NotIn need values",
+        id="in-without-values",
+    ),
+    pytest.param(
+        with_spec(networkPolicy={"monitoringNamespace": "Not_A_Namespace"}),
+        "spec.networkPolicy.monitoringNamespace",
+        id="bad-monitoring-namespace",
+    ),
 ]
 
 

@@ -94,3 +94,46 @@ def test_runtime_pods_are_discovered_by_label_and_scraped(
     finally:
         server.terminate()
         server.wait()
+
+
+def test_a_pod_with_its_own_metrics_port_is_scraped_there(
+    monitored: LocalCluster, models: dict[str, Path]
+) -> None:
+    """A ModelDeployment with a NetworkPolicy moves /metrics to port 8082 and says so in the
+    pod's ``prometheus.io/port`` annotation, which the scrape config follows."""
+    namespace = "metrics-port-test"
+    monitored.create_namespace(namespace)
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "runtime-guarded",
+                     "labels": {"app.kubernetes.io/name": "modelyard-runtime"},
+                     "annotations": {"prometheus.io/port": "8082"}},
+        "spec": {"containers": [{"name": "runtime", "image": "modelyard-runtime:test"}]},
+    }  # fmt: skip
+    monitored.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(pod))
+
+    def pod_ip() -> str:
+        return monitored.kubectl(
+            "-n", namespace, "get", "pod", "runtime-guarded", "-o", "jsonpath={.status.podIP}"
+        ).stdout.strip()  # fmt: skip
+
+    ip = poll(pod_ip, what="a pod IP from kwok")
+    server = RuntimeProcess(
+        ["--model", str(models["tiny"]), "--host", ip, "--http-port", "0", "--grpc-port", "0",
+         "--metrics-port", "8082"],
+        env={"MODELYARD_HOST": ip},
+    )  # fmt: skip
+    try:
+        server.wait_ready()
+
+        def scraped() -> list[dict[str, Any]]:
+            targets = query(monitored, "/api/v1/targets")["activeTargets"]
+            mine = [t for t in targets if t["labels"].get("pod") == "runtime-guarded"]
+            return [t for t in mine if t["health"] == "up"]
+
+        (target,) = poll(scraped, what="the pod scraped on its metrics port")
+        assert target["scrapeUrl"] == f"http://{ip}:8082/metrics"
+    finally:
+        server.terminate()
+        server.wait()
+        monitored.kubectl("-n", namespace, "delete", "pod", "runtime-guarded", "--wait=false")

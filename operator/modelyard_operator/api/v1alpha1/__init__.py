@@ -157,6 +157,27 @@ from modelyard_operator.api.v1alpha1.status import (
 from modelyard_operator.api.v1alpha1.status import (
     TrackStatus as TrackStatus,
 )
+from modelyard_operator.api.v1alpha1.trust import (
+    EncryptionKeyRef as EncryptionKeyRef,
+)
+from modelyard_operator.api.v1alpha1.trust import (
+    LabelSelector as LabelSelector,
+)
+from modelyard_operator.api.v1alpha1.trust import (
+    ModelEncryption as ModelEncryption,
+)
+from modelyard_operator.api.v1alpha1.trust import (
+    ModelSignature as ModelSignature,
+)
+from modelyard_operator.api.v1alpha1.trust import (
+    NetworkPeer as NetworkPeer,
+)
+from modelyard_operator.api.v1alpha1.trust import (
+    NetworkPolicySpec as NetworkPolicySpec,
+)
+from modelyard_operator.api.v1alpha1.trust import (
+    PublicKeyRef as PublicKeyRef,
+)
 from modelyard_runtime.contract.names import GROUP as GROUP  # the API group, re-exported
 
 VERSION: Final = "v1alpha1"

@@ -17,6 +17,7 @@ from modelyard_operator.api.v1alpha1.common import (
     cel,
 )
 from modelyard_operator.api.v1alpha1.rollout import RolloutSpec
+from modelyard_operator.api.v1alpha1.trust import ModelEncryption, ModelSignature, NetworkPolicySpec
 
 
 class SecretRef(Wire):
@@ -70,6 +71,10 @@ class ModelSource(Wire):
     """Secret with credentials for the source: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
     optional AWS_ENDPOINT_URL / AWS_REGION for s3:// and gs:// (HMAC keys), or
     HTTP_AUTHORIZATION for http(s)://."""
+    signature: ModelSignature | None = None
+    """Require an Ed25519 signature by this key beside the model (`modelyard sign`)."""
+    encryption: ModelEncryption | None = None
+    """The model is encrypted at rest (`modelyard encrypt`); decrypted in the runtime's memory."""
 
 
 class Batching(Wire):
@@ -242,6 +247,11 @@ class ModelDeploymentSpec(Wire):
     """PodDisruptionBudget."""
     auth: Auth | None = None
     """Bearer-token auth for inference and metadata."""
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec, json_schema_extra={"default": {}}
+    )
+    """A NetworkPolicy for the runtime pods: inference only from the peers allowed, metrics only
+    from the monitoring namespace."""
     rollout: RolloutSpec = Field(default_factory=RolloutSpec, json_schema_extra={"default": {}})
     """How a new revision replaces the serving one: a canary judged on metrics, or at once."""
     progress_deadline: Duration = "10m"

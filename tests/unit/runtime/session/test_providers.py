@@ -54,3 +54,12 @@ def test_with_options_passes_cuda_and_tensorrt_options() -> None:
     assert chain[1][0] == CUDA
     assert chain[1][1]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
     assert chain[2] == CPU
+
+
+def test_no_tensorrt_cache_without_a_directory() -> None:
+    """A model decrypted in memory: its engines (its weights, compiled) never reach a disk."""
+    chain = plan_providers("tensorrt", gpu=True, available=ALL).with_options("")
+    assert chain[0] == (
+        "TensorrtExecutionProvider",
+        {"trt_engine_cache_enable": False, "trt_timing_cache_enable": False},
+    )
