@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from hack import demo_rollouts
 from hack.cluster import images, node
 from hack.cluster.base import NODE_IP, ROOT, free_port, wait_until
 from hack.cluster.helm import CHART, Helm, local_values
@@ -330,6 +331,8 @@ def apply_version(cluster: LocalCluster, store: str, version: str, *, real: bool
     canary = " (a canary, judged on Prometheus while requests flow)" if version != "v1" else ""
     say(f"applying ModelDeployment {NAME} {version}: {uri} sha256 {digest[:12]}…{canary}")
     kubectl(cluster, "apply", "-f", "-", input=manifest(uri, digest, version, real=real))
+    if real and version != "v1":
+        demo_rollouts.watch(cluster, NAMESPACE, NAME)
     wait_until(
         functools.partial(serves, cluster, version, []),
         timeout=420, what=f"{NAME} {version} Ready", log=None,
@@ -337,8 +340,26 @@ def apply_version(cluster: LocalCluster, store: str, version: str, *, real: bool
     print(kubectl(cluster, "-n", NAMESPACE, "get", "mdep,deploy,pods,svc,pdb", "-o", "wide"))
 
 
+def apply_slow_version(cluster: LocalCluster, store: str) -> None:
+    """v3: a genuinely slower model (tens of ms a row), held to a p99 of 10 ms: rolled back,
+    the stable restored first, and it stays rolled back until the spec changes."""
+    model = onnx_models.slow_model(WORK / f"{NAME}-v3.onnx")
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    say(f"applying ModelDeployment {NAME} v3: a slower model, held to a p99 of at most 10 ms")
+    doc = json.loads(manifest(f"{store}/{model.name}", digest, "v3", real=True))
+    doc["spec"]["rollout"]["analysis"].update(failureThreshold=1, metrics=[
+        {"name": "p99", "latency": {"quantile": 0.99, "max": "10ms"}}])  # fmt: skip
+    kubectl(cluster, "apply", "-f", "-", input=json.dumps(doc))
+    demo_rollouts.watch(cluster, NAMESPACE, NAME)
+    found = status(cluster)
+    rolled = found.get("rolledBack") or {}
+    serving = found.get("stable", {}).get("version")
+    print(f"v3 {rolled.get('result', '?')}: {rolled.get('reason', '?')}; {serving} still serves")
+
+
 def roll_out(cluster: LocalCluster, store: str, *, real: bool) -> None:
-    """v1, then v2 (as a canary under steady traffic on the real node); the history."""
+    """v1, then (on the real node, under steady traffic) v2 as a canary, promoted, and a slower
+    v3, rolled back; the history."""
     apply_version(cluster, store, "v1", real=real)
     if real:
         ip = kubectl(cluster, "-n", NAMESPACE, "get", "svc", NAME,
@@ -346,11 +367,12 @@ def roll_out(cluster: LocalCluster, store: str, *, real: bool) -> None:
         say(f"traffic to Service {NAME} ({ip}:8080): 20 requests/s, spread over its pods")
         with Traffic(f"http://{ip}:8080/v2/models/{NAME}/infer") as traffic:
             apply_version(cluster, store, "v2", real=real)
+            apply_slow_version(cluster, store)
         print(f"requests answered by version: {dict(traffic.versions)}, failed: {traffic.failed}")
     else:
         apply_version(cluster, store, "v2", real=real)
     say("the rollout history (newest first)")
-    rows = "{range .status.history[*]}{.version} {.revision} {.result}{'\\n'}{end}"
+    rows = "{range .status.history[*]}{.version} {.revision} {.result} {.reason}{'\\n'}{end}"
     print(kubectl(cluster, "-n", NAMESPACE, "get", "mdep", NAME, "-o", f"jsonpath={rows}"))
 
 
