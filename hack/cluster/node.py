@@ -123,7 +123,7 @@ class RealNode:
         self.root = cluster.root / "node"
         self.store = cache_dir() / "containerd"  # the image store, kept between runs
         self.socket = self.root / "containerd.sock"
-        self._claimed = False
+        self._process_lock: IO[str] | None = None
 
     @staticmethod
     def claim_file() -> Path:
@@ -137,17 +137,23 @@ class RealNode:
         held for that process's lifetime (a test session killed hard) is reaped: its node's
         processes are stopped and the claim taken over."""
         deadline = time.monotonic() + timeout
+        self._hold_process_lock(deadline)
+        try:
+            self._claim(deadline, timeout)
+        except BaseException:
+            self._drop_process_lock()
+            raise
+
+    def _claim(self, deadline: float, timeout: float) -> None:
         while True:
             with self._claims() as claims:
                 owner = _read_claim(claims)
                 if owner is None or owner.root == self.cluster.root or not owner.running():
                     _write_claim(claims, _Claim(os.getpid(), False, self.cluster.root))
-                    self._claimed = True
                     return
                 if not owner.detached and not _alive(owner.pid):
                     owner.reap()
                     _write_claim(claims, _Claim(os.getpid(), False, self.cluster.root))
-                    self._claimed = True
                     return
             if time.monotonic() > deadline:
                 how = "stop it (make demo-down or make cluster-down)" if owner.detached else (
@@ -157,6 +163,23 @@ class RealNode:
                     f"{timeout:.0f} s: one real node runs on a machine; {how}"
                 )
             time.sleep(2)  # waiting for another cluster's node to stop
+
+    def _hold_process_lock(self, deadline: float) -> None:
+        """Also hold ``real-node.lock`` while this process runs the node: a cluster started by
+        an older checkout on this machine only knows that lock."""
+        path = cache_dir() / "real-node.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = path.open("a+")
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._process_lock = lock
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise ClusterError(f"another local cluster holds {path}") from None
+                time.sleep(2)  # waiting for another cluster's node to stop
 
     def detach(self) -> None:
         """The node outlives this process (``make cluster-up``, ``make demo``): its claim stays
@@ -172,7 +195,13 @@ class RealNode:
             if owner is not None and owner.root == self.cluster.root:
                 claims.seek(0)
                 claims.truncate(0)
-        self._claimed = False
+        self._drop_process_lock()
+
+    def _drop_process_lock(self) -> None:
+        if self._process_lock is not None:
+            fcntl.flock(self._process_lock, fcntl.LOCK_UN)
+            self._process_lock.close()
+            self._process_lock = None
 
     @contextlib.contextmanager
     def _claims(self) -> Iterator[IO[str]]:
