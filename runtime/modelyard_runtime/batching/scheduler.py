@@ -62,6 +62,16 @@ class BatchingConfig:
 
 
 @dataclasses.dataclass(slots=True, eq=False)
+class _Worker:
+    """One worker thread's state: what it drained from the inbox, and its last batch."""
+
+    held: list[_Entry] = dataclasses.field(default_factory=list)
+    last_rows: int = 0
+    last_seconds: float = 0.0
+    last_merged: bool = True
+
+
+@dataclasses.dataclass(slots=True, eq=False)
 class _Entry:
     feeds: dict[str, Array]
     rows: int
@@ -123,10 +133,10 @@ class Batcher:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         for index in range(self._config.workers):
-            held: list[_Entry] = []
-            self._held.append(held)
+            worker = _Worker()
+            self._held.append(worker.held)
             thread = threading.Thread(
-                target=self._work, args=(held,), name=f"inference-{index}", daemon=True
+                target=self._work, args=(worker,), name=f"inference-{index}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
@@ -194,10 +204,13 @@ class Batcher:
             outputs, error = self._compute(batch)
             _hand_out(batch, outputs, error)
 
-    def _work(self, held: list[_Entry]) -> None:
+    def _work(self, worker: _Worker) -> None:
         """A worker thread: take a batch, run it, post the results; until closed."""
-        while (batch := self._take(held)) is not None:
+        while (batch := self._take(worker)) is not None:
+            started = time.perf_counter()
             outputs, error = self._compute(batch)
+            worker.last_seconds = time.perf_counter() - started
+            worker.last_rows = sum(entry.rows for entry in batch)
             assert self._loop is not None
             with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody waits
                 self._loop.call_soon_threadsafe(_hand_out, batch, outputs, error)
@@ -226,8 +239,8 @@ class Batcher:
                 return True
         return False
 
-    def _take(self, held: list[_Entry]) -> list[_Entry] | None:
-        config = self._config
+    def _take(self, worker: _Worker) -> list[_Entry] | None:
+        config, held = self._config, worker.held
         while True:
             if not self._drain(held, 0 if held else None):
                 return None
@@ -244,7 +257,31 @@ class Batcher:
                 break
             if not self._drain(held, delay):
                 return None
+        if not self._merge(worker):
+            return None
         return self._pop_batch(held)
+
+    def _merge(self, worker: _Worker) -> bool:
+        """Wait (``policy.merge_wait``) for the clients of the last batch; False once closing."""
+        held = worker.held
+        rows = before = sum(entry.rows for entry in held)
+        target, wait = policy.merge_wait(
+            rows=rows,
+            max_rows=self._config.max_batch_size,
+            last_rows=worker.last_rows,
+            last_seconds=worker.last_seconds,
+            last_merged=worker.last_merged,
+        )
+        if wait <= 0:
+            worker.last_merged = True
+            return True
+        deadline = time.perf_counter() + wait
+        while rows < target and (left := deadline - time.perf_counter()) > 0:
+            if not self._drain(held, left):
+                return False
+            rows = sum(entry.rows for entry in held)
+        worker.last_merged = policy.merged(before=before, after=rows, last_rows=worker.last_rows)
+        return True
 
     def _pop_batch(self, entries: list[_Entry]) -> list[_Entry]:
         """Take the head's batch (``policy.select``) out of ``entries``; report its waits."""

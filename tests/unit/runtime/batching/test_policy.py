@@ -45,3 +45,32 @@ def test_waits_until_the_oldest_request_reaches_the_delay() -> None:
 def test_full_batch_runs_without_waiting() -> None:
     queue = [P(4, enqueued=10.0), P(4, enqueued=10.0)]
     assert policy.wait_seconds(queue, now=10.0, max_rows=8, max_delay=5.0) == 0.0
+
+
+def test_a_slow_batch_waits_for_its_clients_to_come_back() -> None:
+    target, wait = policy.merge_wait(
+        rows=16, max_rows=64, last_rows=16, last_seconds=0.040, last_merged=True
+    )
+    assert (target, wait) == (32, 0.010)  # a quarter of the last batch's compute time
+    capped = policy.merge_wait(
+        rows=60, max_rows=64, last_rows=16, last_seconds=1.0, last_merged=True
+    )
+    assert capped == (64, policy.MERGE_MAX_SECONDS)
+
+
+def test_no_merge_wait_when_full_quick_or_after_a_wait_that_did_not_pay() -> None:
+    quick = policy.merge_wait(
+        rows=1, max_rows=64, last_rows=8, last_seconds=0.0005, last_merged=True
+    )
+    full = policy.merge_wait(rows=64, max_rows=64, last_rows=8, last_seconds=0.05, last_merged=True)
+    failed = policy.merge_wait(
+        rows=4, max_rows=64, last_rows=8, last_seconds=0.05, last_merged=False
+    )
+    assert quick == (1, 0.0)
+    assert full == (64, 0.0)
+    assert failed == (4, 0.0)
+
+
+def test_a_merge_wait_pays_when_half_the_last_batch_came_back() -> None:
+    assert policy.merged(before=16, after=24, last_rows=16)
+    assert not policy.merged(before=16, after=23, last_rows=16)
