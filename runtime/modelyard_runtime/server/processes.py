@@ -1,8 +1,8 @@
 """Several server processes on one pair of ports: ``--processes N`` (``MODELYARD_PROCESSES``).
 
 One Python process handles requests on at most one core: its event loop decodes, batches and
-encodes every request. With ``processes`` above 1, the process started as ``serve`` becomes a
-supervisor that serves nothing itself:
+encodes every request. With more than one process (``processes``, or ``sizing``'s rule when it is
+0), the process started as ``serve`` becomes a supervisor that serves nothing itself:
 
 - it reserves the HTTP and gRPC ports (bound with ``SO_REUSEPORT``, never listening), so port 0
   picks one port that every process then shares;
