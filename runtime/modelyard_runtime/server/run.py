@@ -94,7 +94,7 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
     keeper = None
     if group is not None:
         keeper = asyncio.ensure_future(housekeep(group, stop.event, plane.metrics.sample))
-    listeners = Listeners(plane, reuse_port=group is not None)
+    listeners = Listeners(plane, group=group)
     try:
         try:
             await listeners.start()
