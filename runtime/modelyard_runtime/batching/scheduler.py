@@ -27,11 +27,11 @@ from typing import Protocol
 import numpy as np
 
 from modelyard_runtime.batching import policy
+from modelyard_runtime.batching.entries import Entry, Worker, expire, hand_out
 from modelyard_runtime.datatypes import Array
 from modelyard_runtime.errors import (
     InferenceFailedError,
     QueueFullError,
-    RequestTimeoutError,
     RuntimeServiceError,
 )
 from modelyard_runtime.session import ModelSession
@@ -61,48 +61,6 @@ class BatchingConfig:
     workers: int
 
 
-@dataclasses.dataclass(slots=True, eq=False)
-class _Worker:
-    """One worker thread's state: what it drained from the inbox, and its last batch."""
-
-    held: list[_Entry] = dataclasses.field(default_factory=list)
-    last_rows: int = 0
-    last_seconds: float = 0.0
-    last_merged: bool = True
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class _Entry:
-    feeds: dict[str, Array]
-    rows: int
-    signature: Hashable
-    enqueued: float
-    future: asyncio.Future[list[Array]]
-    abandoned: bool = False  # set on the loop when the caller stopped waiting
-
-
-def _expire(future: asyncio.Future[list[Array]], timeout: float) -> None:
-    if not future.done():
-        future.set_exception(RequestTimeoutError(f"no result within the {timeout:g} s timeout"))
-
-
-def _hand_out(
-    batch: list[_Entry], outputs: list[Array] | None, error: RuntimeServiceError | None
-) -> None:
-    """On the event loop: give each request its rows of the batch's outputs (or the error)."""
-    offset = 0
-    for entry in batch:
-        end = offset + entry.rows
-        if not entry.future.done():
-            if outputs is None:
-                entry.future.set_exception(error or InferenceFailedError("inference failed"))
-            elif len(batch) == 1:
-                entry.future.set_result(outputs)
-            else:
-                entry.future.set_result([output[offset:end] for output in outputs])
-        offset = end
-
-
 class Batcher:
     """Merges concurrent requests into batches for one ``ModelSession``."""
 
@@ -119,12 +77,12 @@ class Batcher:
         self._observer = observer
         self._clock = clock
         self._batchable = all(spec.batchable for spec in (*session.inputs, *session.outputs))
-        self._inbox: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
-        self._held: list[list[_Entry]] = []  # per worker: drained from the inbox, not yet run
+        self._inbox: queue.SimpleQueue[Entry | None] = queue.SimpleQueue()
+        self._held: list[list[Entry]] = []  # per worker: drained from the inbox, not yet run
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0  # event-loop side: submitted and not yet answered
-        self._inline: list[_Entry] = []  # event-loop side: waiting for the end of this iteration
+        self._inline: list[Entry] = []  # event-loop side: waiting for the end of this iteration
         self._flush_scheduled = False
         self._recent_seconds = math.inf  # compute time of recent batches (moving average)
         self._idle = asyncio.Event()
@@ -133,7 +91,7 @@ class Batcher:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         for index in range(self._config.workers):
-            worker = _Worker()
+            worker = Worker()
             self._held.append(worker.held)
             thread = threading.Thread(
                 target=self._work, args=(worker,), name=f"inference-{index}", daemon=True
@@ -171,7 +129,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Array]] = loop.create_future()
         signature, rows = self._signature(feeds)
-        entry = _Entry(feeds, rows, signature, self._clock(), future)
+        entry = Entry(feeds, rows, signature, self._clock(), future)
         if self._recent_seconds <= INLINE_MAX_SECONDS and self._config.max_queue_delay_s <= 0:
             self._inline.append(entry)
             if not self._flush_scheduled:
@@ -181,7 +139,7 @@ class Batcher:
             self._inbox.put(entry)
         self._pending += 1
         self._idle.clear()
-        handle = loop.call_later(timeout, _expire, future, timeout) if timeout else None
+        handle = loop.call_later(timeout, expire, future, timeout) if timeout else None
         try:
             return await future
         finally:
@@ -202,9 +160,9 @@ class Batcher:
         while pending:
             batch = self._pop_batch(pending)
             outputs, error = self._compute(batch)
-            _hand_out(batch, outputs, error)
+            hand_out(batch, outputs, error)
 
-    def _work(self, worker: _Worker) -> None:
+    def _work(self, worker: Worker) -> None:
         """A worker thread: take a batch, run it, post the results; until closed."""
         while (batch := self._take(worker)) is not None:
             started = time.perf_counter()
@@ -213,9 +171,9 @@ class Batcher:
             worker.last_rows = sum(entry.rows for entry in batch)
             assert self._loop is not None
             with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody waits
-                self._loop.call_soon_threadsafe(_hand_out, batch, outputs, error)
+                self._loop.call_soon_threadsafe(hand_out, batch, outputs, error)
 
-    def _drain(self, held: list[_Entry], timeout: float | None) -> bool:
+    def _drain(self, held: list[Entry], timeout: float | None) -> bool:
         """Move requests from the inbox into ``held`` until it holds a full batch, waiting up to
         ``timeout`` for the first one (None: as long as it takes). False once closing.
 
@@ -239,7 +197,7 @@ class Batcher:
                 return True
         return False
 
-    def _take(self, worker: _Worker) -> list[_Entry] | None:
+    def _take(self, worker: Worker) -> list[Entry] | None:
         config, held = self._config, worker.held
         while True:
             if not self._drain(held, 0 if held else None):
@@ -261,7 +219,7 @@ class Batcher:
             return None
         return self._pop_batch(held)
 
-    def _merge(self, worker: _Worker) -> bool:
+    def _merge(self, worker: Worker) -> bool:
         """Wait (``policy.merge_wait``) for the clients of the last batch; False once closing."""
         held = worker.held
         rows = before = sum(entry.rows for entry in held)
@@ -283,7 +241,7 @@ class Batcher:
         worker.last_merged = policy.merged(before=before, after=rows, last_rows=worker.last_rows)
         return True
 
-    def _pop_batch(self, entries: list[_Entry]) -> list[_Entry]:
+    def _pop_batch(self, entries: list[Entry]) -> list[Entry]:
         """Take the head's batch (``policy.select``) out of ``entries``; report its waits."""
         chosen = policy.select(entries, self._config.max_batch_size)
         if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
@@ -298,9 +256,7 @@ class Batcher:
             self._observer.dequeued(now - entry.enqueued)
         return batch
 
-    def _compute(
-        self, batch: list[_Entry]
-    ) -> tuple[list[Array] | None, RuntimeServiceError | None]:
+    def _compute(self, batch: list[Entry]) -> tuple[list[Array] | None, RuntimeServiceError | None]:
         started = time.perf_counter()
         try:
             if len(batch) == 1:
