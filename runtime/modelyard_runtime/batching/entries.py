@@ -22,6 +22,8 @@ class Worker:
     last_rows: int = 0
     last_seconds: float = 0.0
     last_merged: bool = True
+    queued: int = 0  # rows other clients had queued when the last batch ended
+    closing: bool = False  # the stop sign was taken from the inbox
 
 
 @dataclasses.dataclass(slots=True, eq=False)

@@ -72,21 +72,29 @@ def select(queue: Sequence[Pending], max_rows: int) -> list[int]:
 
 
 def merge_wait(
-    *, rows: int, max_rows: int, last_rows: int, last_seconds: float, last_merged: bool
+    *,
+    rows: int,
+    max_rows: int,
+    queued: int,
+    last_rows: int,
+    last_seconds: float,
+    last_merged: bool,
 ) -> tuple[int, float]:
-    """(rows to wait for, longest wait) before running a batch of ``rows`` right after one of
-    ``last_rows`` that took ``last_seconds``; (rows, 0) = run now.
+    """(rows to wait for, longest wait) before running a batch of ``rows``, the last batch having
+    had ``last_rows`` and taken ``last_seconds``, with ``queued`` rows (other clients') already
+    waiting when it ended; (rows, 0) = run now.
 
-    The wait is for the last batch's clients to come back (``rows + last_rows``), at most a
-    ``MERGE_SHARE`` of its compute time. ``last_merged`` says whether the previous wait brought
-    at least half of them; after one that did not, the next batch runs at once (so traffic that
-    does not come back, open-loop or sparse, waits on at most every other batch).
+    The last batch's clients come back after it: wait until ``queued + last_rows`` rows are here,
+    at most a ``MERGE_SHARE`` of its compute time. ``last_merged`` says whether the previous wait
+    brought at least half of them; after one that did not, the next batch runs at once (so
+    traffic that does not come back, open-loop or sparse, waits on at most every other batch).
     """
-    if rows >= max_rows or not last_merged or last_seconds < MERGE_MIN_SECONDS:
+    target = min(max_rows, queued + last_rows)
+    if rows >= target or not last_merged or last_seconds < MERGE_MIN_SECONDS:
         return rows, 0.0
-    return min(max_rows, rows + last_rows), min(MERGE_SHARE * last_seconds, MERGE_MAX_SECONDS)
+    return target, min(MERGE_SHARE * last_seconds, MERGE_MAX_SECONDS)
 
 
-def merged(*, before: int, after: int, last_rows: int) -> bool:
+def merged(*, queued: int, rows: int, last_rows: int) -> bool:
     """Whether a merge wait paid off: at least half of the last batch's rows came back."""
-    return 2 * (after - before) >= last_rows
+    return 2 * (rows - queued) >= last_rows

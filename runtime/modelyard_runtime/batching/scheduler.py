@@ -169,6 +169,9 @@ class Batcher:
             outputs, error = self._compute(batch)
             worker.last_seconds = time.perf_counter() - started
             worker.last_rows = sum(entry.rows for entry in batch)
+            # What others sent meanwhile, counted before this batch's clients can send again.
+            worker.closing = not self._drain(worker.held, 0)
+            worker.queued = sum(entry.rows for entry in worker.held if not entry.abandoned)
             assert self._loop is not None
             with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody waits
                 self._loop.call_soon_threadsafe(hand_out, batch, outputs, error)
@@ -199,6 +202,8 @@ class Batcher:
 
     def _take(self, worker: Worker) -> list[Entry] | None:
         config, held = self._config, worker.held
+        if worker.closing:
+            return None
         while True:
             if not self._drain(held, 0 if held else None):
                 return None
@@ -215,17 +220,18 @@ class Batcher:
                 break
             if not self._drain(held, delay):
                 return None
-        if not self._merge(worker):
+        if not self._merge(worker, worker.queued):
             return None
         return self._pop_batch(held)
 
-    def _merge(self, worker: Worker) -> bool:
+    def _merge(self, worker: Worker, queued: int) -> bool:
         """Wait (``policy.merge_wait``) for the clients of the last batch; False once closing."""
         held = worker.held
-        rows = before = sum(entry.rows for entry in held)
+        rows = sum(entry.rows for entry in held)
         target, wait = policy.merge_wait(
             rows=rows,
             max_rows=self._config.max_batch_size,
+            queued=queued,
             last_rows=worker.last_rows,
             last_seconds=worker.last_seconds,
             last_merged=worker.last_merged,
@@ -238,7 +244,7 @@ class Batcher:
             if not self._drain(held, left):
                 return False
             rows = sum(entry.rows for entry in held)
-        worker.last_merged = policy.merged(before=before, after=rows, last_rows=worker.last_rows)
+        worker.last_merged = policy.merged(queued=queued, rows=rows, last_rows=worker.last_rows)
         return True
 
     def _pop_batch(self, entries: list[Entry]) -> list[Entry]:

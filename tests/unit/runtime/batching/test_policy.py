@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable
 
+import pytest
+
 from modelyard_runtime.batching import policy
 
 
@@ -48,29 +50,38 @@ def test_full_batch_runs_without_waiting() -> None:
 
 
 def test_a_slow_batch_waits_for_its_clients_to_come_back() -> None:
+    # 16 rows of other clients were waiting when the last batch (16 rows, 40 ms) ended.
     target, wait = policy.merge_wait(
-        rows=16, max_rows=64, last_rows=16, last_seconds=0.040, last_merged=True
+        rows=16, max_rows=64, queued=16, last_rows=16, last_seconds=0.040, last_merged=True
     )
     assert (target, wait) == (32, 0.010)  # a quarter of the last batch's compute time
     capped = policy.merge_wait(
-        rows=60, max_rows=64, last_rows=16, last_seconds=1.0, last_merged=True
+        rows=60, max_rows=64, queued=60, last_rows=16, last_seconds=1.0, last_merged=True
     )
     assert capped == (64, policy.MERGE_MAX_SECONDS)
 
 
-def test_no_merge_wait_when_full_quick_or_after_a_wait_that_did_not_pay() -> None:
-    quick = policy.merge_wait(
-        rows=1, max_rows=64, last_rows=8, last_seconds=0.0005, last_merged=True
-    )
-    full = policy.merge_wait(rows=64, max_rows=64, last_rows=8, last_seconds=0.05, last_merged=True)
-    failed = policy.merge_wait(
-        rows=4, max_rows=64, last_rows=8, last_seconds=0.05, last_merged=False
-    )
-    assert quick == (1, 0.0)
-    assert full == (64, 0.0)
-    assert failed == (4, 0.0)
+@pytest.mark.parametrize(
+    ("rows", "queued", "last_seconds", "last_merged"),
+    [
+        (1, 0, 0.0005, True),  # quick model
+        (64, 0, 0.05, True),  # already full
+        (4, 0, 0.05, False),  # the last wait did not pay
+        (1, 0, 0.05, True),  # one client, back already: nothing more will come
+        (9, 1, 0.05, True),  # everyone who was answered is back
+    ],
+)
+def test_no_merge_wait(rows: int, queued: int, last_seconds: float, last_merged: bool) -> None:
+    assert policy.merge_wait(
+        rows=rows,
+        max_rows=64,
+        queued=queued,
+        last_rows=min(rows, 8),
+        last_seconds=last_seconds,
+        last_merged=last_merged,
+    ) == (rows, 0.0)
 
 
 def test_a_merge_wait_pays_when_half_the_last_batch_came_back() -> None:
-    assert policy.merged(before=16, after=24, last_rows=16)
-    assert not policy.merged(before=16, after=23, last_rows=16)
+    assert policy.merged(queued=16, rows=24, last_rows=16)
+    assert not policy.merged(queued=16, rows=23, last_rows=16)
