@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument(
         "--targets", action="store_true", help="only the no-flag targets, as interleaved runs"
     )
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (--targets)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (--targets)")
     parser.add_argument("--peers", default="", help="comma-separated subset of peer names")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -263,7 +263,7 @@ def main() -> None:
     if args.targets:
         command = f"python -m hack.bench_runtime --targets --rounds {args.rounds}"
         with tempfile.TemporaryDirectory() as tmp:
-            rounds = targets.measure(Path(tmp), args.rounds, seconds=10.0)
+            rounds = targets.measure(Path(tmp), args.rounds, seconds=6.0)
         text = targets.section(rounds, command, datetime.date.today().isoformat())
         update_report(args.out, text, text.split("\n", 1)[0])
         print(f"wrote {args.out}")
