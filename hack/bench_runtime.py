@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import os
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ import onnxruntime as ort
 import orjson
 
 from hack.bench import load, peers, targets
+from hack.bench.machine import other_cpus
 from hack.bench.peers import wait_ready
 from hack.bench.report import update_report
 from hack.bench.servers.common import session  # the peers' own session settings
@@ -113,7 +115,12 @@ def measure_peer(
             for concurrency in concurrencies:
                 if concurrency == concurrencies[0]:
                     run_load(kind, peer, launch, files, ghz_bin, 8, 2)  # warm-up
-                result = run_load(kind, peer, launch, files, ghz_bin, concurrency, seconds)
+                result, others = other_cpus(
+                    functools.partial(
+                        run_load, kind, peer, launch, files, ghz_bin, concurrency, seconds
+                    )
+                )
+                result = dataclasses.replace(result, others=others)
                 results.append((label, concurrency, result))
                 print(
                     f"  {label:32} c={concurrency:<3} {result.rps:9.0f} rps"
@@ -198,8 +205,9 @@ def model_section(
     lines = [f"### {title}", "", *raw_lines(raw, raw_parallel)]
     header = "| server | " + " | ".join(f"c={c} rps (p50/p99 ms)" for c in concurrencies)
     lines += [
-        header + f" | c={concurrencies[-1]} / raw best | rps at p99 ≤ {slo:g} ms |",
-        "|---|" + "---|" * (len(concurrencies) + 2),
+        header + f" | c={concurrencies[-1]} / raw best | rps at p99 ≤ {slo:g} ms | other work "
+        "(CPUs) |",
+        "|---|" + "---|" * (len(concurrencies) + 3),
     ]
     servers = list(dict.fromkeys(r.server for r in rows))
     for server in servers:
@@ -211,7 +219,10 @@ def model_section(
         ]
         top = mine[concurrencies[-1]].rps / best
         slo_rps = slo_throughput([r for r in rows if r.server == server], slo)
-        lines.append(f"| {server} | " + " | ".join(cells) + f" | {top:.2f} | {slo_rps:,.0f} |")
+        others = sum(m.others for m in mine.values()) / len(mine)
+        lines.append(
+            f"| {server} | " + " | ".join(cells) + f" | {top:.2f} | {slo_rps:,.0f} | {others:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -256,14 +267,22 @@ def main() -> None:
         "--targets", action="store_true", help="only the no-flag targets, as interleaved runs"
     )
     parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (--targets)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        help="before each --targets round, wait up to this many seconds for a quiet machine",
+    )
     parser.add_argument("--peers", default="", help="comma-separated subset of peer names")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     if args.targets:
         command = f"python -m hack.bench_runtime --targets --rounds {args.rounds}"
+        if args.quiet_wait:
+            command += f" --quiet-wait {args.quiet_wait:g}"
         with tempfile.TemporaryDirectory() as tmp:
-            rounds = targets.measure(Path(tmp), args.rounds, seconds=6.0)
+            rounds = targets.measure(Path(tmp), args.rounds, 6.0, args.quiet_wait)
         text = targets.section(rounds, command, datetime.date.today().isoformat())
         update_report(args.out, text, text.split("\n", 1)[0])
         print(f"wrote {args.out}")

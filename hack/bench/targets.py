@@ -15,14 +15,15 @@ per-round ratios. Run by ``python -m hack.bench_runtime --targets``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import statistics
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from hack.bench import load, peers
+from hack.bench.machine import QUIET_CPUS, other_cpus, settle
 from hack.bench.workload import MODELS, raw_rows_per_second, request_files
 from hack.testbed import onnx_models
 
@@ -74,32 +75,9 @@ class Server:
         self._log.close()
 
 
-def _cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds the machine was busy, of them this process and its descendants)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    busy = sum(int(v) for v in fields) - int(fields[3]) - int(fields[4])  # less idle, iowait
-    parents: dict[int, int] = {}
-    times: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # gone meanwhile
-                continue
-            parents[int(entry.name)] = int(stat[1])
-            times[int(entry.name)] = int(stat[11]) + int(stat[12])
-    ours, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        ours.update(children)
-        frontier.extend(children)
-    return busy / tick, sum(times.get(pid, 0) for pid in ours) / tick
-
-
-def best_raw_point(model: Path, seconds: float) -> tuple[int, int]:
-    """(threads, batch) where raw onnxruntime is fastest: the median of two sweeps per point."""
+def best_raw_point(model: Path, seconds: float, quiet_wait: float) -> tuple[int, int]:
+    """(threads, batch) where raw onnxruntime is fastest: the median of two sweeps per point,
+    each point after waiting up to ``quiet_wait`` seconds for a quiet machine."""
     points = [
         (threads, batch)
         for threads in range(1, (os.cpu_count() or 1) + 1)
@@ -108,6 +86,8 @@ def best_raw_point(model: Path, seconds: float) -> tuple[int, int]:
     rates: dict[tuple[int, int], list[float]] = {point: [] for point in points}
     for sweep in range(2):
         for threads, batch in points if sweep == 0 else reversed(points):
+            if quiet_wait:
+                settle(quiet_wait)
             rate = raw_rows_per_second(model, batch, seconds, threads=threads)
             rates[(threads, batch)].append(rate)
     best = max(points, key=lambda point: statistics.median(rates[point]))
@@ -119,7 +99,11 @@ def best_raw_point(model: Path, seconds: float) -> tuple[int, int]:
     return best
 
 
-def measure(workdir: Path, rounds: int, seconds: float) -> list[Round]:
+def _run_all(runs: dict[str, Callable[[], float]], order: list[str]) -> dict[str, float]:
+    return {name: runs[name]() for name in order}
+
+
+def measure(workdir: Path, rounds: int, seconds: float, quiet_wait: float = 0.0) -> list[Round]:
     by_name = {peer.name: peer for peer in peers.PEERS}
     paths, bodies = {}, {}
     for key in ("overhead", "compute"):
@@ -138,7 +122,7 @@ def measure(workdir: Path, rounds: int, seconds: float) -> list[Round]:
         for server, key, concurrency in ((small, "overhead", 8), (naive, "overhead", 8),
                                          (large, "compute", 64)):  # fmt: skip
             load.wrk(server.infer, bodies[key], None, concurrency, 3)  # warm-up
-        threads, batch = best_raw_point(paths["compute"], 3.0)
+        threads, batch = best_raw_point(paths["compute"], 3.0, quiet_wait)
         point = f"batch {batch}, {threads} thread{'s' * (threads > 1)}"
 
         runs: dict[str, Callable[[], float]] = {
@@ -152,18 +136,17 @@ def measure(workdir: Path, rounds: int, seconds: float) -> list[Round]:
             "raw": lambda: raw_rows_per_second(paths["compute"], batch, seconds, threads=threads),
         }
         for index in range(rounds):
+            if quiet_wait:
+                settle(quiet_wait)
             order = list(runs) if index % 2 == 0 else list(reversed(runs))  # A B, then B A
-            began, (busy, mine) = time.monotonic(), _cpu_seconds()
-            got = {name: runs[name]() for name in order}
-            busy_after, mine_after = _cpu_seconds()
-            others = (busy_after - busy - (mine_after - mine)) / (time.monotonic() - began)
+            got, others = other_cpus(functools.partial(_run_all, runs, order))
             run = Round(
                 got["defaults_small"],
                 got["naive"],
                 got["defaults_large"],
                 got["raw"],
                 point,
-                max(0.0, others),
+                others,
             )
             results.append(run)
             print(
@@ -177,9 +160,6 @@ def measure(workdir: Path, rounds: int, seconds: float) -> list[Round]:
         for server in started:
             server.stop()
     return results
-
-
-QUIET_CPUS = 0.25  # rounds with less other work than this are reported on their own too
 
 
 def section(results: list[Round], command: str, date: str) -> str:
