@@ -48,8 +48,9 @@ test: venv export-deps cluster-build node-deps ## every test tier (the test comm
 
 check: lint typecheck imports test ## format, lint, types, import layers, tests
 
-bench-runtime: venv ## modelyard vs raw onnxruntime vs KServe, MLServer, PyTriton, BentoML, naive servers (~20 min; writes BENCHMARKS.md)
+bench-runtime: venv ## modelyard (defaults and tuned) vs raw onnxruntime vs KServe, MLServer, PyTriton, BentoML, naive servers, then the no-flag targets interleaved (~30 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_runtime --out BENCHMARKS.md
+	$(PY) -m hack.bench_runtime --targets --out BENCHMARKS.md
 
 demo: venv cluster-build ## local cluster with a real node, the operator installed with the Helm chart, a ModelDeployment rolled out v1 -> v2 as a canary; prints where to see the dashboards' queries and alerts
 	-hack/cluster/node-deps.sh  # as root; without it the demo falls back to a kwok-only cluster

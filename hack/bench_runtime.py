@@ -1,18 +1,22 @@
 """Runtime benchmark: modelyard vs raw onnxruntime vs the servers a user would pick instead.
 
 One run, one machine, the same two models (compute-bound MLP 512-4096-4096-4096-10,
-overhead-bound MLP 64-512-512-10), one row a request, onnxruntime with one intra-op thread
-everywhere:
+overhead-bound MLP 64-512-512-10), one row a request:
 
-1. raw ``InferenceSession.run`` rows/s at batch 1..128 (and two sessions in parallel);
-2. modelyard REST JSON, REST binary and gRPC (2 inference workers; 2 server processes);
-3. naive aiohttp+orjson and naive FastAPI servers;
-4. KServe, MLServer, PyTriton and BentoML, each from its own virtualenv.
+1. raw ``InferenceSession.run`` rows/s at batch 1..128, with 1..N intra-op threads (N = the
+   CPUs), and two single-threaded sessions in parallel;
+2. modelyard with no tuning flags ("modelyard defaults": processes and threads from the CPUs);
+3. modelyard REST JSON, REST binary and gRPC with one onnxruntime thread (one process; 2
+   inference workers; 2 server processes);
+4. naive aiohttp+orjson and naive FastAPI servers (one thread);
+5. KServe, MLServer, PyTriton and BentoML, each from its own virtualenv (one thread).
 
 HTTP load comes from wrk, gRPC load from ghz, both closed-loop. The script writes a Markdown
-report and a PNG chart. Numbers, not a test: it never fails on timing.
+report and a PNG chart. Numbers, not a test: it never fails on timing. ``--targets`` measures
+the two no-flag targets instead, as interleaved runs (``hack.bench.targets``).
 
-    python -m hack.bench_runtime --out BENCHMARKS.md            # everything (~20 min)
+    python -m hack.bench_runtime --out BENCHMARKS.md            # everything (~25 min)
+    python -m hack.bench_runtime --targets --out BENCHMARKS.md  # the targets, A B A B (~10 min)
     python -m hack.bench_runtime --smoke --out /tmp/b.md        # seconds: modelyard + one peer
 """
 
@@ -21,12 +25,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import os
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -34,21 +37,26 @@ import numpy as np
 import onnxruntime as ort
 import orjson
 
-from hack.bench import load, peers
+from hack.bench import load, peers, targets
+from hack.bench.machine import other_cpus
+from hack.bench.peers import wait_ready
+from hack.bench.report import update_report
 from hack.bench.servers.common import session  # the peers' own session settings
+from hack.bench.workload import (
+    BATCHES,
+    MODELS,
+    Files,
+    Raw,
+    raw_best,
+    raw_rows_per_second,
+    request_files,
+)
 from hack.testbed import onnx_models
-from modelyard_runtime.protocol.pb import inference_pb2 as pb
 
-MODELS = {
-    "compute": ("compute-bound MLP 512-4096-4096-4096-10", (512, 4096, 4096, 4096, 10), 100.0),
-    "overhead": ("overhead-bound MLP 64-512-512-10", (64, 512, 512, 10), 10.0),
-}  # key -> (title, layer sizes, p99 SLO in ms)
-BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)
 PROTO = (
     Path(__file__).resolve().parents[1] / "runtime/modelyard_runtime/protocol/pb/inference.proto"
 )
 GHZ_VERSION = "v0.121.0"
-Files = dict[str, tuple[Path, int | None]]  # request kind -> (body file, header length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,70 +65,6 @@ class Row:
     server: str
     concurrency: int
     result: load.Load
-
-
-def raw_rows_per_second(path: Path, batch: int, seconds: float, parallel: int = 1) -> float:
-    """Rows/s of ``parallel`` sessions each running ``batch`` rows back to back."""
-    counts = [0] * parallel
-    width = session(str(path)).get_inputs()[0].shape[1]
-    x = np.random.default_rng(0).standard_normal((batch, width)).astype(np.float32)
-
-    def run(index: int) -> None:
-        sess = session(str(path))
-        for _ in range(3):
-            sess.run(None, {"input": x})
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            sess.run(None, {"input": x})
-            counts[index] += 1
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(parallel)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) * batch / (time.perf_counter() - started)
-
-
-def request_files(width: int, workdir: Path) -> Files:
-    """One-row request bodies: OIP JSON, OIP binary, gRPC message, BentoML JSON."""
-    row = np.random.default_rng(1).standard_normal((1, width)).astype(np.float32)
-    data = row.ravel().tolist()
-    files: Files = {}
-    tensor = {"name": "input", "shape": [1, width], "datatype": "FP32"}
-    (workdir / "json").write_bytes(orjson.dumps({"inputs": [{**tensor, "data": data}]}))
-    files["json"] = (workdir / "json", None)
-    header = orjson.dumps(
-        {
-            "inputs": [{**tensor, "parameters": {"binary_data_size": row.nbytes}}],
-            "outputs": [{"name": "output", "parameters": {"binary_data": True}}],
-        }
-    )
-    (workdir / "binary").write_bytes(header + row.tobytes())
-    files["binary"] = (workdir / "binary", len(header))
-    message = pb.ModelInferRequest(model_name="mlp")
-    message.inputs.add(name="input", datatype="FP32", shape=[1, width])
-    message.raw_input_contents.append(row.tobytes())
-    (workdir / "grpc").write_bytes(message.SerializeToString())
-    files["grpc"] = (workdir / "grpc", None)
-    (workdir / "bentoml").write_bytes(orjson.dumps({"input": row.tolist()}))
-    files["bentoml"] = (workdir / "bentoml", None)
-    return files
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)  # polling a starting server, not synchronising a test
-    raise RuntimeError(f"{url} never ready")
 
 
 def check_output(peer: peers.Peer, base: str, files: Files, expected: np.ndarray) -> None:
@@ -171,7 +115,12 @@ def measure_peer(
             for concurrency in concurrencies:
                 if concurrency == concurrencies[0]:
                     run_load(kind, peer, launch, files, ghz_bin, 8, 2)  # warm-up
-                result = run_load(kind, peer, launch, files, ghz_bin, concurrency, seconds)
+                result, others = other_cpus(
+                    functools.partial(
+                        run_load, kind, peer, launch, files, ghz_bin, concurrency, seconds
+                    )
+                )
+                result = dataclasses.replace(result, others=others)
                 results.append((label, concurrency, result))
                 print(
                     f"  {label:32} c={concurrency:<3} {result.rps:9.0f} rps"
@@ -226,32 +175,39 @@ def slo_throughput(rows: list[Row], slo_ms: float) -> float:
     return max(ok, default=0.0)
 
 
-def model_section(
-    key: str,
-    raw: dict[int, float],
-    raw_parallel: float,
-    rows: list[Row],
-    concurrencies: tuple[int, ...],
-) -> str:
-    title, _, slo = MODELS[key]
-    best_batch = max(raw, key=lambda b: raw[b])
-    best = raw[best_batch]
-    lines = [
-        f"### {title}",
+def raw_lines(raw: Raw, raw_parallel: float) -> list[str]:
+    batches = list(next(iter(raw.values())))
+    best, best_batch, best_threads = raw_best(raw)
+    single = raw[1]
+    return [
+        "| raw batch | " + " | ".join(map(str, batches)) + " |",
+        "|---|" + "---|" * len(batches),
+        *(
+            f"| rows/s (1 session, {threads} thread{'s' * (threads > 1)}) | "
+            + " | ".join(f"{row[b]:,.0f}" for b in batches)
+            + " |"
+            for threads, row in raw.items()
+        ),
         "",
-        "| raw batch | " + " | ".join(map(str, raw)) + " |",
-        "|---|" + "---|" * len(raw),
-        "| rows/s (1 session) | " + " | ".join(f"{v:,.0f}" for v in raw.values()) + " |",
-        "",
-        f"Raw best: **{best:,.0f} rows/s** at batch {best_batch} (one session, one thread; two "
-        f"sessions in parallel: {raw_parallel:,.0f} rows/s). Raw single inference: "
-        f"{1000 / raw[1]:.3f} ms.",
+        f"Raw best: **{best:,.0f} rows/s** at batch {best_batch} with {best_threads} "
+        f"thread{'s' * (best_threads > 1)} (one thread: {max(single.values()):,.0f} at batch "
+        f"{max(single, key=lambda b: single[b])}; two one-thread sessions in parallel: "
+        f"{raw_parallel:,.0f}). Raw single inference, one thread: {1000 / single[1]:.3f} ms.",
         "",
     ]
+
+
+def model_section(
+    key: str, raw: Raw, raw_parallel: float, rows: list[Row], concurrencies: tuple[int, ...]
+) -> str:
+    title, _, slo = MODELS[key]
+    best = raw_best(raw)[0]
+    lines = [f"### {title}", "", *raw_lines(raw, raw_parallel)]
     header = "| server | " + " | ".join(f"c={c} rps (p50/p99 ms)" for c in concurrencies)
     lines += [
-        header + f" | c={concurrencies[-1]} / raw best | rps at p99 ≤ {slo:g} ms |",
-        "|---|" + "---|" * (len(concurrencies) + 2),
+        header + f" | c={concurrencies[-1]} / raw best | rps at p99 ≤ {slo:g} ms | other work "
+        "(CPUs) |",
+        "|---|" + "---|" * (len(concurrencies) + 3),
     ]
     servers = list(dict.fromkeys(r.server for r in rows))
     for server in servers:
@@ -263,7 +219,10 @@ def model_section(
         ]
         top = mine[concurrencies[-1]].rps / best
         slo_rps = slo_throughput([r for r in rows if r.server == server], slo)
-        lines.append(f"| {server} | " + " | ".join(cells) + f" | {top:.2f} | {slo_rps:,.0f} |")
+        others = sum(m.others for m in mine.values()) / len(mine)
+        lines.append(
+            f"| {server} | " + " | ".join(cells) + f" | {top:.2f} | {slo_rps:,.0f} | {others:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -298,32 +257,42 @@ def chart(results: dict[str, list[Row]], path: Path) -> None:
     plt.close(figure)
 
 
-def update_report(out: Path, text: str, marker: str) -> None:
-    existing = out.read_text() if out.exists() else "# Benchmarks\n"
-    if marker in existing:
-        before, _, rest = existing.partition(marker)
-        after = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-        existing = before + text + ("\n" + after if after else "")
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + text
-    out.write_text(existing)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--chart", type=Path, default=None, help="PNG path (default: beside --out)")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per load point")
     parser.add_argument("--smoke", action="store_true", help="overhead model, modelyard + 1 peer")
+    parser.add_argument(
+        "--targets", action="store_true", help="only the no-flag targets, as interleaved runs"
+    )
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved rounds (--targets)")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0.0,
+        help="before each --targets round, wait up to this many seconds for a quiet machine",
+    )
     parser.add_argument("--peers", default="", help="comma-separated subset of peer names")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
+    if args.targets:
+        command = f"python -m hack.bench_runtime --targets --rounds {args.rounds}"
+        if args.quiet_wait:
+            command += f" --quiet-wait {args.quiet_wait:g}"
+        with tempfile.TemporaryDirectory() as tmp:
+            rounds = targets.measure(Path(tmp), args.rounds, 6.0, args.quiet_wait)
+        text = targets.section(rounds, command, datetime.date.today().isoformat())
+        update_report(args.out, text, text.split("\n", 1)[0])
+        print(f"wrote {args.out}")
+        return
     keys: tuple[str, ...]
     concurrencies: tuple[int, ...]
     if args.smoke:
         keys, concurrencies, seconds = ("overhead",), (1, 8), 2.0
-        chosen = [p for p in peers.PEERS if p.name in ("modelyard", "naive aiohttp+orjson")]
+        smoke = ("modelyard defaults", "modelyard", "naive aiohttp+orjson")
+        chosen = [p for p in peers.PEERS if p.name in smoke]
         ghz_bin = None
     else:
         keys, concurrencies, seconds = tuple(MODELS), (1, 8, 32, 64), args.duration
@@ -338,12 +307,16 @@ def main() -> None:
             print(title, flush=True)
             path = onnx_models.mlp_model(workdir / f"{key}.onnx", sizes)
             batches = (1, 8, 64) if args.smoke else BATCHES
-            raw = {b: raw_rows_per_second(path, b, 1.0 if args.smoke else 3.0) for b in batches}
-            best_batch = max(raw, key=lambda b: raw[b])
-            parallel = raw_rows_per_second(path, best_batch, 1.0 if args.smoke else 3.0, 2)
-            print(
-                "  raw rows/s: " + ", ".join(f"b{b} {v:,.0f}" for b, v in raw.items()), flush=True
-            )
+            seconds_raw = 1.0 if args.smoke else 3.0
+            raw: Raw = {}
+            for threads in range(1, (os.cpu_count() or 1) + 1):
+                raw[threads] = {
+                    b: raw_rows_per_second(path, b, seconds_raw, threads=threads) for b in batches
+                }
+                rates = ", ".join(f"b{b} {v:,.0f}" for b, v in raw[threads].items())
+                print(f"  raw rows/s, {threads} thread(s): {rates}", flush=True)
+            best_batch = max(raw[1], key=lambda b: raw[1][b])
+            parallel = raw_rows_per_second(path, best_batch, seconds_raw, 2)
             files = request_files(sizes[0], workdir)
             x = np.frombuffer(
                 files["binary"][0].read_bytes()[files["binary"][1] or 0 :], np.float32
@@ -372,9 +345,12 @@ def main() -> None:
         "## Runtime: modelyard vs raw onnxruntime vs peers",
         "",
         f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} shared vCPUs, "
-        f"onnxruntime {ort.__version__}, one intra-op thread for every session. Servers and the "
-        "load generator (wrk `-t1` for HTTP, ghz for gRPC, closed loop) share the cores, unpinned; "
-        "one row per request. Each cell: requests/s (p50/p99 ms). Command: "
+        f"onnxruntime {ort.__version__}. Every server runs one intra-op thread per session, "
+        'except "modelyard defaults", which runs with no tuning flag (processes and threads '
+        "from the CPUs, as a user gets it); raw onnxruntime is measured at every thread count "
+        'and "raw best" is its best point at any of them. Servers and the load generator '
+        "(wrk `-t1` for HTTP, ghz for gRPC, closed loop) share the cores, unpinned; one row per "
+        "request. Each cell: requests/s (p50/p99 ms). Command: "
         f"`{command}` (`make bench-runtime`). Chart: `{chart_path.name}`.",
         "",
     ]

@@ -23,6 +23,7 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    others: float = 0.0  # CPUs other work on the machine used meanwhile (machine.other_cpus)
 
 
 def wrk(url: str, body: Path, header_length: int | None, connections: int, seconds: float) -> Load:

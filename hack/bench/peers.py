@@ -1,8 +1,9 @@
 """How to start each server the benchmark compares, and how to talk to it.
 
-Every server gets the same ONNX file and onnxruntime threads (1). modelyard runs from the project
-virtualenv; each peer from its own (``VENVS``), built once and cached, because their dependencies
-clash (numpy 2 vs <2, fastapi versions).
+Every server gets the same ONNX file and onnxruntime threads (1), except "modelyard defaults",
+which runs with no tuning flag at all (what a user gets: processes and threads from the CPUs).
+modelyard runs from the project virtualenv; each peer from its own (``VENVS``), built once and
+cached, because their dependencies clash (numpy 2 vs <2, fastapi versions).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,6 +92,17 @@ def _modelyard(workers: int, processes: int = 1) -> Callable[[str, Path, Path], 
     return launch
 
 
+def modelyard_defaults(python: str, model: Path, workdir: Path) -> Launch:
+    """modelyard with no tuning flags: only where the model is and where to listen."""
+    http, grpc = free_port(), free_port()
+    argv = [
+        python, "-m", "modelyard_runtime", "serve", "--model", str(model), "--name", "mlp",
+        "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(grpc),
+        "--log-level", "WARNING",
+    ]  # fmt: skip
+    return Launch(argv, {}, ROOT, f"http://127.0.0.1:{http}", f"127.0.0.1:{grpc}")
+
+
 def _script(script: str, ports: int) -> Callable[[str, Path, Path], Launch]:
     def launch(python: str, model: Path, workdir: Path) -> Launch:
         numbers = [free_port() for _ in range(ports)]
@@ -127,6 +141,7 @@ def _bentoml(python: str, model: Path, workdir: Path) -> Launch:
 
 
 PEERS: tuple[Peer, ...] = (
+    Peer("modelyard defaults", None, ("json", "binary", "grpc"), modelyard_defaults),
     Peer("modelyard", None, ("json", "binary", "grpc"), _modelyard(1)),
     Peer("modelyard, 2 workers", None, ("json", "binary", "grpc"), _modelyard(2)),
     Peer("modelyard, 2 processes", None, ("json", "binary"), _modelyard(1, 2)),  # ghz: 1 conn.
@@ -143,3 +158,17 @@ PEERS: tuple[Peer, ...] = (
     ),
     Peer("BentoML 1.4.39", "bentoml-1.4.39", ("bentoml",), _bentoml, "/readyz", "/predict"),
 )
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)  # polling a starting server, not synchronising a test
+    raise RuntimeError(f"{url} never ready")

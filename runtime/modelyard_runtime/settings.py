@@ -46,7 +46,7 @@ class Settings:
     request_timeout_ms: int = 60_000
     intra_op_threads: int = 0
     inference_workers: int = 1
-    processes: int = 1
+    processes: int = 0  # 0: auto (``sizing.plan``)
     warmup: tuple[int, ...] = (1,)
     auth_token_file: str = ""
     model_key_file: str = ""
@@ -180,7 +180,8 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         "MODELYARD_PROCESSES",
         "--processes",
         int,
-        "server processes sharing the ports, each with its own session",
+        "server processes sharing the ports, each with its own session "
+        "(0 = auto: one per CPU of the pod on the CPU, one on a GPU)",
     ),
     _Field(
         "warmup",
@@ -310,7 +311,7 @@ def validate(settings: Settings) -> None:
             "metrics port must differ from the http and grpc ports",
         ),
         (
-            settings.metrics_port != 0 or settings.processes == 1,
+            settings.metrics_port != 0 or settings.processes <= 1,
             "metrics port 0 (pick one) needs processes 1: several processes share fixed ports",
         ),
         (settings.max_batch_size >= 1, "max batch size must be at least 1"),
@@ -319,7 +320,10 @@ def validate(settings: Settings) -> None:
         (settings.request_timeout_ms >= 0, "request timeout must not be negative"),
         (settings.intra_op_threads >= 0, "intra-op threads must not be negative"),
         (settings.inference_workers >= 1, "inference workers must be at least 1"),
-        (1 <= settings.processes <= MAX_PROCESSES, f"processes must be 1..{MAX_PROCESSES}"),
+        (
+            0 <= settings.processes <= MAX_PROCESSES,
+            f"processes must be 0 (auto) or 1..{MAX_PROCESSES}",
+        ),
         (settings.shutdown_grace_seconds >= 0, "shutdown grace must not be negative"),
         (settings.drain_delay_seconds >= 0, "drain delay must not be negative"),
         (settings.max_connection_age_seconds >= 0, "max connection age must not be negative"),

@@ -145,6 +145,34 @@ def test_processes_share_the_port_and_sum_their_metrics(group: Group) -> None:
         assert all("pid" not in labels for labels, _ in samples(text, "modelyard_model_info"))
 
 
+def test_kept_alive_connections_are_spread_evenly(models: dict[str, Path], tmp_path: Path) -> None:
+    group = start(models["tiny"], tmp_path, "--max-connection-age-seconds", "0")  # no ageing
+    clients = [http.client.HTTPConnection("127.0.0.1", group.port, timeout=10) for _ in range(16)]
+    try:
+        group.wait_ready()
+        deadline = time.monotonic() + 15
+        while True:  # steady requests; an uneven split by the kernel's hash is evened out
+            for client in clients:
+                client.request(
+                    "POST", "/v2/models/tiny/infer", BODY, {"Content-Type": "application/json"}
+                )
+                response = client.getresponse()
+                assert response.status == 200
+                response.read()  # on Connection: close, the next request reconnects
+            held = [connections(pid, group.port) for pid in group.pids]
+            if held == [8, 8]:
+                break
+            assert time.monotonic() < deadline, f"never evened out: {held}"
+    finally:
+        for client in clients:
+            client.close()
+        group.process.kill()
+        for pid in group.pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(group.directory, ignore_errors=True)
+
+
 def test_grpc_is_served_on_the_shared_port(group: Group) -> None:
     group.wait_ready()
     client = grpcclient.InferenceServerClient(f"127.0.0.1:{group.grpc_port}")

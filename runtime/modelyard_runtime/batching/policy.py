@@ -4,12 +4,22 @@ The scheduler calls ``wait_seconds`` when an executor slot is free and ``select`
 batch. Semantics follow Triton's dynamic batcher: a batch runs at once when it is full; otherwise
 it waits until the oldest request has waited ``max_delay`` (0 = never wait). While every slot is
 busy, requests accumulate, so the batch grows with the load without any configured delay.
+
+``merge_wait`` adds one thing for models whose batches take milliseconds: the clients the last
+batch answered usually send their next request at once (closed loop), and it reaches the queue a
+fraction of that batch's compute time later. Starting the next batch without them splits the
+clients into groups that take turns (two batches of 16 instead of one of 32, each as slow as the
+whole), so the next batch waits for them, briefly and only while such waits pay off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Protocol
+from typing import Final, Protocol
+
+MERGE_MIN_SECONDS: Final = 0.001  # below this compute time a batch never waits to merge
+MERGE_SHARE: Final = 0.25  # of the last batch's compute time, the longest wait to merge
+MERGE_MAX_SECONDS: Final = 0.025
 
 
 class Pending(Protocol):
@@ -59,3 +69,32 @@ def select(queue: Sequence[Pending], max_rows: int) -> list[int]:
             chosen.append(i)
             rows += item.rows
     return chosen
+
+
+def merge_wait(
+    *,
+    rows: int,
+    max_rows: int,
+    queued: int,
+    last_rows: int,
+    last_seconds: float,
+    last_merged: bool,
+) -> tuple[int, float]:
+    """(rows to wait for, longest wait) before running a batch of ``rows``, the last batch having
+    had ``last_rows`` and taken ``last_seconds``, with ``queued`` rows (other clients') already
+    waiting when it ended; (rows, 0) = run now.
+
+    The last batch's clients come back after it: wait until ``queued + last_rows`` rows are here,
+    at most a ``MERGE_SHARE`` of its compute time. ``last_merged`` says whether the previous wait
+    brought at least half of them; after one that did not, the next batch runs at once (so
+    traffic that does not come back, open-loop or sparse, waits on at most every other batch).
+    """
+    target = min(max_rows, queued + last_rows)
+    if rows >= target or not last_merged or last_seconds < MERGE_MIN_SECONDS:
+        return rows, 0.0
+    return target, min(MERGE_SHARE * last_seconds, MERGE_MAX_SECONDS)
+
+
+def merged(*, queued: int, rows: int, last_rows: int) -> bool:
+    """Whether a merge wait paid off: at least half of the last batch's rows came back."""
+    return 2 * (rows - queued) >= last_rows

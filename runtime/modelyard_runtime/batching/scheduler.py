@@ -27,11 +27,11 @@ from typing import Protocol
 import numpy as np
 
 from modelyard_runtime.batching import policy
+from modelyard_runtime.batching.entries import Entry, Worker, expire, hand_out
 from modelyard_runtime.datatypes import Array
 from modelyard_runtime.errors import (
     InferenceFailedError,
     QueueFullError,
-    RequestTimeoutError,
     RuntimeServiceError,
 )
 from modelyard_runtime.session import ModelSession
@@ -61,38 +61,6 @@ class BatchingConfig:
     workers: int
 
 
-@dataclasses.dataclass(slots=True, eq=False)
-class _Entry:
-    feeds: dict[str, Array]
-    rows: int
-    signature: Hashable
-    enqueued: float
-    future: asyncio.Future[list[Array]]
-    abandoned: bool = False  # set on the loop when the caller stopped waiting
-
-
-def _expire(future: asyncio.Future[list[Array]], timeout: float) -> None:
-    if not future.done():
-        future.set_exception(RequestTimeoutError(f"no result within the {timeout:g} s timeout"))
-
-
-def _hand_out(
-    batch: list[_Entry], outputs: list[Array] | None, error: RuntimeServiceError | None
-) -> None:
-    """On the event loop: give each request its rows of the batch's outputs (or the error)."""
-    offset = 0
-    for entry in batch:
-        end = offset + entry.rows
-        if not entry.future.done():
-            if outputs is None:
-                entry.future.set_exception(error or InferenceFailedError("inference failed"))
-            elif len(batch) == 1:
-                entry.future.set_result(outputs)
-            else:
-                entry.future.set_result([output[offset:end] for output in outputs])
-        offset = end
-
-
 class Batcher:
     """Merges concurrent requests into batches for one ``ModelSession``."""
 
@@ -109,12 +77,12 @@ class Batcher:
         self._observer = observer
         self._clock = clock
         self._batchable = all(spec.batchable for spec in (*session.inputs, *session.outputs))
-        self._inbox: queue.SimpleQueue[_Entry | None] = queue.SimpleQueue()
-        self._held: list[list[_Entry]] = []  # per worker: drained from the inbox, not yet run
+        self._inbox: queue.SimpleQueue[Entry | None] = queue.SimpleQueue()
+        self._held: list[list[Entry]] = []  # per worker: drained from the inbox, not yet run
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0  # event-loop side: submitted and not yet answered
-        self._inline: list[_Entry] = []  # event-loop side: waiting for the end of this iteration
+        self._inline: list[Entry] = []  # event-loop side: waiting for the end of this iteration
         self._flush_scheduled = False
         self._recent_seconds = math.inf  # compute time of recent batches (moving average)
         self._idle = asyncio.Event()
@@ -123,10 +91,10 @@ class Batcher:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         for index in range(self._config.workers):
-            held: list[_Entry] = []
-            self._held.append(held)
+            worker = Worker()
+            self._held.append(worker.held)
             thread = threading.Thread(
-                target=self._work, args=(held,), name=f"inference-{index}", daemon=True
+                target=self._work, args=(worker,), name=f"inference-{index}", daemon=True
             )
             thread.start()
             self._threads.append(thread)
@@ -161,7 +129,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Array]] = loop.create_future()
         signature, rows = self._signature(feeds)
-        entry = _Entry(feeds, rows, signature, self._clock(), future)
+        entry = Entry(feeds, rows, signature, self._clock(), future)
         if self._recent_seconds <= INLINE_MAX_SECONDS and self._config.max_queue_delay_s <= 0:
             self._inline.append(entry)
             if not self._flush_scheduled:
@@ -171,7 +139,7 @@ class Batcher:
             self._inbox.put(entry)
         self._pending += 1
         self._idle.clear()
-        handle = loop.call_later(timeout, _expire, future, timeout) if timeout else None
+        handle = loop.call_later(timeout, expire, future, timeout) if timeout else None
         try:
             return await future
         finally:
@@ -192,17 +160,23 @@ class Batcher:
         while pending:
             batch = self._pop_batch(pending)
             outputs, error = self._compute(batch)
-            _hand_out(batch, outputs, error)
+            hand_out(batch, outputs, error)
 
-    def _work(self, held: list[_Entry]) -> None:
+    def _work(self, worker: Worker) -> None:
         """A worker thread: take a batch, run it, post the results; until closed."""
-        while (batch := self._take(held)) is not None:
+        while (batch := self._take(worker)) is not None:
+            started = time.perf_counter()
             outputs, error = self._compute(batch)
+            worker.last_seconds = time.perf_counter() - started
+            worker.last_rows = sum(entry.rows for entry in batch)
+            # What others sent meanwhile, counted before this batch's clients can send again.
+            worker.closing = not self._drain(worker.held, 0)
+            worker.queued = sum(entry.rows for entry in worker.held if not entry.abandoned)
             assert self._loop is not None
             with contextlib.suppress(RuntimeError):  # the loop closed under us: nobody waits
-                self._loop.call_soon_threadsafe(_hand_out, batch, outputs, error)
+                self._loop.call_soon_threadsafe(hand_out, batch, outputs, error)
 
-    def _drain(self, held: list[_Entry], timeout: float | None) -> bool:
+    def _drain(self, held: list[Entry], timeout: float | None) -> bool:
         """Move requests from the inbox into ``held`` until it holds a full batch, waiting up to
         ``timeout`` for the first one (None: as long as it takes). False once closing.
 
@@ -226,8 +200,10 @@ class Batcher:
                 return True
         return False
 
-    def _take(self, held: list[_Entry]) -> list[_Entry] | None:
-        config = self._config
+    def _take(self, worker: Worker) -> list[Entry] | None:
+        config, held = self._config, worker.held
+        if worker.closing:
+            return None
         while True:
             if not self._drain(held, 0 if held else None):
                 return None
@@ -244,9 +220,34 @@ class Batcher:
                 break
             if not self._drain(held, delay):
                 return None
+        if not self._merge(worker, worker.queued):
+            return None
         return self._pop_batch(held)
 
-    def _pop_batch(self, entries: list[_Entry]) -> list[_Entry]:
+    def _merge(self, worker: Worker, queued: int) -> bool:
+        """Wait (``policy.merge_wait``) for the clients of the last batch; False once closing."""
+        held = worker.held
+        rows = sum(entry.rows for entry in held)
+        target, wait = policy.merge_wait(
+            rows=rows,
+            max_rows=self._config.max_batch_size,
+            queued=queued,
+            last_rows=worker.last_rows,
+            last_seconds=worker.last_seconds,
+            last_merged=worker.last_merged,
+        )
+        if wait <= 0:
+            worker.last_merged = True
+            return True
+        deadline = time.perf_counter() + wait
+        while rows < target and (left := deadline - time.perf_counter()) > 0:
+            if not self._drain(held, left):
+                return False
+            rows = sum(entry.rows for entry in held)
+        worker.last_merged = policy.merged(queued=queued, rows=rows, last_rows=worker.last_rows)
+        return True
+
+    def _pop_batch(self, entries: list[Entry]) -> list[Entry]:
         """Take the head's batch (``policy.select``) out of ``entries``; report its waits."""
         chosen = policy.select(entries, self._config.max_batch_size)
         if chosen[-1] == len(chosen) - 1:  # a prefix: the usual case
@@ -261,9 +262,7 @@ class Batcher:
             self._observer.dequeued(now - entry.enqueued)
         return batch
 
-    def _compute(
-        self, batch: list[_Entry]
-    ) -> tuple[list[Array] | None, RuntimeServiceError | None]:
+    def _compute(self, batch: list[Entry]) -> tuple[list[Array] | None, RuntimeServiceError | None]:
         started = time.perf_counter()
         try:
             if len(batch) == 1:

@@ -1,11 +1,11 @@
 """One server process's listeners, HTTP (aiohttp) and gRPC (and /metrics on its own port when
 ``metrics_port`` is set), and their connections.
 
-``start`` binds both ports; while serving, a sweeper marks HTTP connections past their age
-(``connections.ConnectionAges``); ``stop_accepting`` closes the listening sockets (kept-alive
-HTTP connections stay and are still served; gRPC sends GOAWAY and finishes its RPCs); ``close``
-ends what is left: idle connections at once, busy ones after their response. Used by
-``server.run``.
+``start`` binds both ports; while serving, a sweeper marks the HTTP connections past their age,
+and in a process group those above this process's share (``connections``); ``stop_accepting``
+closes the listening sockets (kept-alive HTTP connections stay and are still served; gRPC sends
+GOAWAY and finishes its RPCs); ``close`` ends what is left: idle connections at once, busy ones
+after their response. Used by ``server.run``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from aiohttp import web
 
 from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.server.app import build_app, metrics_app
-from modelyard_runtime.server.connections import ConnectionAges
+from modelyard_runtime.server.connections import GROUP_SWEEP_PERIOD, ConnectionAges, excess
 from modelyard_runtime.server.grpc_v2 import GrpcServer
+from modelyard_runtime.server.processes import ProcessGroup
 
 log = logging.getLogger(__name__)
 
 
 class Listeners:
-    def __init__(self, plane: DataPlane, *, reuse_port: bool) -> None:
+    def __init__(self, plane: DataPlane, *, group: ProcessGroup | None) -> None:
         settings = plane.settings
         self._plane = plane
-        self._reuse_port = reuse_port
+        self._group = group
+        self._reuse_port = group is not None
         self.ages = ConnectionAges(settings.max_connection_age_seconds)
         self.runner = web.AppRunner(
             build_app(plane, self.ages),
@@ -67,7 +69,7 @@ class Listeners:
             log.info("listening on http://%s:%d", address[0], address[1])
         await self.grpc.start()
         await self._start_metrics()
-        if self.ages.max_age > 0:
+        if self.ages.max_age > 0 or self._group is not None:
             self._sweeper = asyncio.ensure_future(self._sweep())
 
     async def _start_metrics(self) -> None:
@@ -84,11 +86,17 @@ class Listeners:
             log.info("listening on metrics http://%s:%d/metrics", address[0], address[1])
 
     async def _sweep(self) -> None:
-        ages = self.ages
+        ages, group = self.ages, self._group
+        period = ages.period if group is None else min(ages.period, GROUP_SWEEP_PERIOD)
         while True:
             server = self.runner.server
-            ages.sweep(server.connections if server is not None else (), time.monotonic())
-            await asyncio.sleep(ages.period)
+            connections = server.connections if server is not None else []
+            shed = 0
+            if group is not None:
+                group.publish_connections(len(connections))
+                shed = excess(len(connections), group.sibling_connections())
+            ages.sweep(connections, time.monotonic(), shed=shed)
+            await asyncio.sleep(period)
 
     async def set_serving(self, serving: bool) -> None:
         """What gRPC health reports (HTTP readiness asks the data plane itself)."""

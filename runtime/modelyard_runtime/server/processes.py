@@ -1,15 +1,17 @@
 """Several server processes on one pair of ports: ``--processes N`` (``MODELYARD_PROCESSES``).
 
 One Python process handles requests on at most one core: its event loop decodes, batches and
-encodes every request. With ``processes`` above 1, the process started as ``serve`` becomes a
-supervisor that serves nothing itself:
+encodes every request. With more than one process (``processes``, or ``sizing``'s rule when it is
+0), the process started as ``serve`` becomes a supervisor that serves nothing itself:
 
 - it reserves the HTTP and gRPC ports (bound with ``SO_REUSEPORT``, never listening), so port 0
   picks one port that every process then shares;
 - it starts N copies of its own command line, each told its place by ``MODELYARD_PROCESS_GROUP``
   (JSON: index, count, ports, shared directory, supervisor pid);
 - each copy is a whole server (its own session, batcher and event loop) listening on the same
-  ports with ``SO_REUSEPORT``; the kernel spreads new connections over them;
+  ports with ``SO_REUSEPORT``; the kernel spreads new connections over them by a hash, and a
+  copy that holds more than its share of the HTTP connections (each publishes its count in the
+  shared directory) asks the excess to reconnect (``connections.excess``);
 - metrics use prometheus_client's multiprocess mode in the shared directory, so a scrape of any
   process reports the sum over all of them;
 - each process writes ``ready-<index>`` into the shared directory when its model is ready, and
@@ -82,6 +84,24 @@ class ProcessGroup:
     def ready_count(self) -> int:
         directory = Path(self.directory)
         return sum((directory / f"ready-{index}").exists() for index in range(self.count))
+
+    def publish_connections(self, count: int) -> None:
+        """Write how many HTTP connections this process holds, for its siblings to read."""
+        path = Path(self.directory) / f"connections-{self.index}"
+        staged = path.with_name(path.name + ".new")
+        staged.write_text(str(count))
+        os.replace(staged, path)
+
+    def sibling_connections(self) -> list[int]:
+        """What each sibling last published (0 before it has)."""
+        counts = []
+        for index in range(self.count):
+            if index != self.index:
+                try:
+                    counts.append(int((Path(self.directory) / f"connections-{index}").read_text()))
+                except (OSError, ValueError):
+                    counts.append(0)
+        return counts
 
     def orphaned(self) -> bool:
         """True once the supervisor is gone (this process was handed to another parent)."""

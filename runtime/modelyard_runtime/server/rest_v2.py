@@ -131,9 +131,11 @@ def add_routes(app: web.Application, plane: DataPlane) -> None:
         return await plane.infer(_Infer(request, plane.settings.max_request_bytes))
 
     router = app.router
+    prefixes = ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")
+    for prefix in prefixes:  # first: the router tries the routes of a prefix in this order
+        router.add_post(prefix + "/infer", infer)
     router.add_get("/v2", rest.guarded(plane, server_metadata))
-    for prefix in ("/v2/models/{model}", "/v2/models/{model}/versions/{version}"):
+    for prefix in prefixes:
         router.add_get(prefix, rest.guarded(plane, model_metadata))
         router.add_get(prefix + "/ready", rest.guarded(plane, model_ready))
         router.add_get(prefix + "/config", rest.guarded(plane, model_config))
-        router.add_post(prefix + "/infer", infer)

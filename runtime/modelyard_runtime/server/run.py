@@ -2,8 +2,8 @@
 
 ``serve`` is called by the CLI and by tests (with a custom ``loader``). Liveness answers from the
 first moment; readiness only after verify, load and warm-up. A fatal startup failure is written to
-the termination log and ends the process non-zero. With ``processes`` above 1 it supervises that
-many copies of itself instead (``server.processes``).
+the termination log and ends the process non-zero. With more than one process (``sizing``) it
+supervises that many copies of itself instead (``server.processes``).
 
 SIGTERM starts the drain (``_drain``): readiness and gRPC health turn unready at once, so the
 endpoints drop the pod; for ``drain_delay_seconds`` (at most the grace) it keeps accepting and
@@ -27,6 +27,7 @@ from modelyard_runtime.errors import SettingsError, StartupError
 from modelyard_runtime.server.listeners import Listeners
 from modelyard_runtime.server.processes import ProcessGroup, housekeep, supervise
 from modelyard_runtime.settings import Settings
+from modelyard_runtime.sizing import processes_for
 from modelyard_runtime.startup import (
     Loader,
     listen_failed,
@@ -74,9 +75,11 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
         report_fatal(settings.termination_log, "settings", str(e))
         return 2
     group = ProcessGroup.from_environ(os.environ)
-    if group is None and settings.processes > 1:
-        return await supervise(settings, settings.processes)
-    if group is not None:
+    if group is None:
+        count = processes_for(settings)
+        if count > 1:
+            return await supervise(settings, count)
+    else:
         settings = group.settings_for(settings)
     plane = DataPlane.for_settings(
         settings,
@@ -91,7 +94,7 @@ async def serve(settings: Settings, *, loader: Loader = load_onnx) -> int:
     keeper = None
     if group is not None:
         keeper = asyncio.ensure_future(housekeep(group, stop.event, plane.metrics.sample))
-    listeners = Listeners(plane, reuse_port=group is not None)
+    listeners = Listeners(plane, group=group)
     try:
         try:
             await listeners.start()

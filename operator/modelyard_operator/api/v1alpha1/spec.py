@@ -130,13 +130,14 @@ class RuntimeSpec(Wire):
     warmup: Warmup = Field(default_factory=Warmup, json_schema_extra={"default": {}})
     """Warm-up before Ready."""
     intra_op_threads: int = Field(default=0, ge=0, le=256)
-    """onnxruntime intra-op threads (0 = the pod's CPU limit, or onnxruntime's default without
-    one)."""
+    """onnxruntime intra-op threads of each server process (0 = its share of the pod's CPU
+    limit, or of the node's CPUs without one)."""
     inference_workers: int = Field(default=1, ge=1, le=64)
     """Batches run at once, each in its own thread."""
-    processes: int = Field(default=1, ge=1, le=64)
+    processes: int = Field(default=0, ge=0, le=64)
     """Server processes in each pod, sharing its ports; each loads its own copy of the model.
-    Raise it when one process's event loop is the limit (small models, several CPUs)."""
+    0 = auto: one per CPU of the pod's limit (at most 8, as many as its memory holds) on the
+    CPU, one on a GPU."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Runtime log level."""
     shutdown_grace_period: Duration = "30s"

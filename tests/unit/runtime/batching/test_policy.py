@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable
 
+import pytest
+
 from modelyard_runtime.batching import policy
 
 
@@ -45,3 +47,41 @@ def test_waits_until_the_oldest_request_reaches_the_delay() -> None:
 def test_full_batch_runs_without_waiting() -> None:
     queue = [P(4, enqueued=10.0), P(4, enqueued=10.0)]
     assert policy.wait_seconds(queue, now=10.0, max_rows=8, max_delay=5.0) == 0.0
+
+
+def test_a_slow_batch_waits_for_its_clients_to_come_back() -> None:
+    # 16 rows of other clients were waiting when the last batch (16 rows, 40 ms) ended.
+    target, wait = policy.merge_wait(
+        rows=16, max_rows=64, queued=16, last_rows=16, last_seconds=0.040, last_merged=True
+    )
+    assert (target, wait) == (32, 0.010)  # a quarter of the last batch's compute time
+    capped = policy.merge_wait(
+        rows=60, max_rows=64, queued=60, last_rows=16, last_seconds=1.0, last_merged=True
+    )
+    assert capped == (64, policy.MERGE_MAX_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("rows", "queued", "last_seconds", "last_merged"),
+    [
+        (1, 0, 0.0005, True),  # quick model
+        (64, 0, 0.05, True),  # already full
+        (4, 0, 0.05, False),  # the last wait did not pay
+        (1, 0, 0.05, True),  # one client, back already: nothing more will come
+        (9, 1, 0.05, True),  # everyone who was answered is back
+    ],
+)
+def test_no_merge_wait(rows: int, queued: int, last_seconds: float, last_merged: bool) -> None:
+    assert policy.merge_wait(
+        rows=rows,
+        max_rows=64,
+        queued=queued,
+        last_rows=min(rows, 8),
+        last_seconds=last_seconds,
+        last_merged=last_merged,
+    ) == (rows, 0.0)
+
+
+def test_a_merge_wait_pays_when_half_the_last_batch_came_back() -> None:
+    assert policy.merged(queued=16, rows=24, last_rows=16)
+    assert not policy.merged(queued=16, rows=23, last_rows=16)

@@ -257,3 +257,40 @@ async def test_batches_stay_on_the_worker_thread(seconds: float, delay: float) -
     finally:
         await b.close()
     assert record.threads == ["inference-0"] * 3
+
+
+@pytest.mark.parametrize("clients", [8, 12])
+async def test_closed_loop_clients_of_a_slow_model_stay_in_one_batch(clients: int) -> None:
+    held = threading.Event()  # holds the first client's batch until the others have queued
+    calls: list[int] = []
+
+    def slow(feeds: Mapping[str, Array]) -> list[Array]:
+        calls.append(len(feeds["x"]))
+        if len(calls) == 2:
+            assert held.wait(10)
+        threading.Event().wait(0.01)  # a model this slow
+        return [feeds["x"] * 2]
+
+    session = FakeSession(slow, inputs=[X], outputs=[Y])
+    b = await start(session, config(max_batch_size=16, max_queue_size=64))
+
+    async def client(value: float) -> None:
+        for _ in range(6):  # each sends its next request as soon as it has its answer
+            await b.submit(row(value), timeout=5)
+
+    try:
+        await b.submit(row(0), timeout=5)  # the batcher has seen one slow batch
+        first = asyncio.ensure_future(client(0))
+        await eventually(lambda: len(calls) == 2, what="the first client's batch")
+        others = [asyncio.ensure_future(client(i)) for i in range(1, clients)]
+        await eventually(lambda: b.queued == clients - 1, what="the others queued")
+        held.set()
+        await asyncio.gather(first, *others)
+    finally:
+        held.set()
+        await b.close()
+    # The first client's request ran alone and the others queued behind it. Then, instead of
+    # two groups taking turns (1, n-1, 1, n-1, ...), the next batch waited for the first
+    # client to come back, and every batch held every client.
+    assert session.batch_sizes[1] == 1
+    assert session.batch_sizes[2:7] == [clients] * 5

@@ -91,3 +91,14 @@ async def test_a_process_that_cannot_start_is_a_serve_failure(
     assert await processes.supervise(settings, settings.processes) == 1
     assert log.read_text().startswith("serve: cannot start the server processes: ")
     assert str(missing) in log.read_text()
+
+
+def test_each_process_publishes_its_connections_for_the_others(tmp_path: Path) -> None:
+    first = dataclasses.replace(GROUP, index=0, count=3, directory=str(tmp_path))
+    second = dataclasses.replace(first, index=1)
+    assert first.sibling_connections() == [0, 0]  # nothing published yet
+    first.publish_connections(6)
+    second.publish_connections(2)
+    assert first.sibling_connections() == [2, 0]
+    assert second.sibling_connections() == [6, 0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["connections-0", "connections-1"]
