@@ -99,24 +99,83 @@ def array_from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -
             f"input {name!r}: {datatype} cannot be sent as JSON data; "
             "use the binary tensor extension (binary_data_size)"
         )
-    dtype = numpy_dtype(datatype)
     if not isinstance(data, list):
         data = [data]
+    return reshape(name, array_from_values(name, datatype, data), shape)
+
+
+def array_from_values(name: str, datatype: str, values: Any) -> Array:
+    """The array of JSON ``values`` (nested lists) as ``datatype``, exactly or a 400.
+
+    Numeric datatypes take JSON numbers only (never null, strings or booleans), and every value
+    must fit: an integer in range (a fraction or an integer past 2**53 mixed with fractions is
+    refused), a float within the type's range. BOOL takes true/false; BYTES strings.
+    """
+    dtype = numpy_dtype(datatype)
     try:
         if datatype == "BYTES":
-            array = np.array(data, dtype=np.object_)
+            array = np.array(values, dtype=np.object_)
             if not all(isinstance(item, str) for item in array.flat):
                 raise InvalidInputError(f"input {name!r}: BYTES data must be strings")
-        elif datatype == "BOOL":
-            array = np.array(data)
-            if array.size and array.dtype != np.bool_:
-                raise InvalidInputError(f"input {name!r}: BOOL data must be true or false")
-            array = array.astype(np.bool_, copy=False)
-        else:
-            array = np.array(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as e:
+            return array
+        array = np.array(values)
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:
         raise InvalidInputError(f"input {name!r}: data does not fit {datatype}: {e}") from e
-    return reshape(name, array, shape)
+    kind = array.dtype.kind
+    if datatype == "BOOL":
+        if array.size and kind != "b":
+            raise InvalidInputError(f"input {name!r}: BOOL data must be true or false")
+        return array.astype(np.bool_, copy=False)
+    if array.size and kind not in _NUMBER_KINDS:
+        raise InvalidInputError(
+            f"input {name!r}: data does not fit {datatype}: values must be JSON numbers "
+            "(not null, strings, booleans or objects)"
+        )
+    if array.dtype == dtype:
+        return array
+    if dtype.kind == "f":
+        return _to_float(name, datatype, array, dtype)
+    return _to_integer(name, datatype, array, dtype)
+
+
+_NUMBER_KINDS = frozenset("iuf")
+_EXACT_FLOAT_INTEGER = 2**53  # integers up to this are exact in a float64
+
+
+def _to_float(name: str, datatype: str, array: Array, dtype: np.dtype[np.generic]) -> Array:
+    if array.dtype.kind != "f" and dtype.itemsize >= 4:  # no 64-bit integer overflows an FP32
+        return array.astype(dtype)
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            return array.astype(dtype)
+    except FloatingPointError as e:
+        raise InvalidInputError(
+            f"input {name!r}: data does not fit {datatype}: a value is out of range"
+        ) from e
+
+
+def _to_integer(name: str, datatype: str, array: Array, dtype: np.dtype[np.generic]) -> Array:
+    if not array.size:
+        return array.astype(dtype)
+    info = np.iinfo(dtype)  # type: ignore[type-var]
+    if array.dtype.kind == "f":
+        low, high = float(array.min()), float(array.max())
+        if not bool(np.all(np.floor(array) == array)):
+            raise InvalidInputError(
+                f"input {name!r}: data does not fit {datatype}: values must be integers"
+            )
+        if max(abs(low), abs(high)) > _EXACT_FLOAT_INTEGER:
+            raise InvalidInputError(
+                f"input {name!r}: data does not fit {datatype}: "
+                "integers beyond 2**53 cannot be mixed with fractions"
+            )
+    else:
+        low, high = int(array.min()), int(array.max())
+    if low < info.min or high > info.max:
+        raise InvalidInputError(
+            f"input {name!r}: data does not fit {datatype}: a value is out of range"
+        )
+    return array.astype(dtype)
 
 
 def reshape(name: str, array: Array, shape: Sequence[int]) -> Array:
