@@ -108,8 +108,8 @@ def array_from_values(name: str, datatype: str, values: Any) -> Array:
     """The array of JSON ``values`` (nested lists) as ``datatype``, exactly or a 400.
 
     Numeric datatypes take JSON numbers only (never null, strings or booleans), and every value
-    must fit: an integer in range (a fraction or an integer past 2**53 mixed with fractions is
-    refused), a float within the type's range. BOOL takes true/false; BYTES strings.
+    must fit: an integer datatype takes integers in its range (a float with no fraction too),
+    a float datatype values within its range. BOOL takes true/false; BYTES strings.
     """
     dtype = numpy_dtype(datatype)
     try:
@@ -135,11 +135,15 @@ def array_from_values(name: str, datatype: str, values: Any) -> Array:
         return array
     if dtype.kind == "f":
         return _to_float(name, datatype, array, dtype)
-    return _to_integer(name, datatype, array, dtype)
+    return _to_integer(name, datatype, array, dtype, values)
 
 
 _NUMBER_KINDS = frozenset("iuf")
 _EXACT_FLOAT_INTEGER = 2**53  # integers up to this are exact in a float64
+
+
+def _does_not_fit(name: str, datatype: str, why: str) -> InvalidInputError:
+    return InvalidInputError(f"input {name!r}: data does not fit {datatype}: {why}")
 
 
 def _to_float(name: str, datatype: str, array: Array, dtype: np.dtype[np.generic]) -> Array:
@@ -149,33 +153,44 @@ def _to_float(name: str, datatype: str, array: Array, dtype: np.dtype[np.generic
         with np.errstate(over="raise", invalid="raise"):
             return array.astype(dtype)
     except FloatingPointError as e:
-        raise InvalidInputError(
-            f"input {name!r}: data does not fit {datatype}: a value is out of range"
-        ) from e
+        raise _does_not_fit(name, datatype, "a value is out of range") from e
 
 
-def _to_integer(name: str, datatype: str, array: Array, dtype: np.dtype[np.generic]) -> Array:
+def _to_integer(
+    name: str, datatype: str, array: Array, dtype: np.dtype[np.generic], values: Any
+) -> Array:
     if not array.size:
         return array.astype(dtype)
-    info = np.iinfo(dtype)  # type: ignore[type-var]
     if array.dtype.kind == "f":
-        low, high = float(array.min()), float(array.max())
         if not bool(np.all(np.floor(array) == array)):
-            raise InvalidInputError(
-                f"input {name!r}: data does not fit {datatype}: values must be integers"
-            )
-        if max(abs(low), abs(high)) > _EXACT_FLOAT_INTEGER:
-            raise InvalidInputError(
-                f"input {name!r}: data does not fit {datatype}: "
-                "integers beyond 2**53 cannot be mixed with fractions"
-            )
+            raise _does_not_fit(name, datatype, "values must be integers")
+        if float(np.abs(array).max()) >= _EXACT_FLOAT_INTEGER:
+            # numpy made float64s of integers past int64 beside others (2**63 and 0), or of
+            # large integers beside fractions: only the JSON values themselves are exact.
+            return _exact_integers(name, datatype, values, dtype)
+        low, high = int(array.min()), int(array.max())
     else:
         low, high = int(array.min()), int(array.max())
+    info = np.iinfo(dtype)  # type: ignore[type-var]
     if low < info.min or high > info.max:
-        raise InvalidInputError(
-            f"input {name!r}: data does not fit {datatype}: a value is out of range"
-        )
+        raise _does_not_fit(name, datatype, "a value is out of range")
     return array.astype(dtype)
+
+
+def _exact_integers(name: str, datatype: str, values: Any, dtype: np.dtype[np.generic]) -> Array:
+    items = np.array(values, dtype=np.object_)
+    exact = []
+    item: Any
+    for item in items.ravel().tolist():
+        if type(item) is float and item.is_integer() and abs(item) <= _EXACT_FLOAT_INTEGER:
+            item = int(item)
+        if type(item) is not int:
+            raise _does_not_fit(name, datatype, "values must be exact integers")
+        exact.append(item)
+    try:
+        return np.array(exact, dtype=dtype).reshape(items.shape)
+    except OverflowError as e:
+        raise _does_not_fit(name, datatype, "a value is out of range") from e
 
 
 def reshape(name: str, array: Array, shape: Sequence[int]) -> Array:
