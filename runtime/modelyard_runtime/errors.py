@@ -20,6 +20,7 @@ class RuntimeServiceError(ModelyardError):
 
     http_status = 500
     reason = "internal"
+    close_connection = False  # True: the body may be partly unread; end the connection
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -40,9 +41,39 @@ class NotFoundError(RuntimeServiceError):
     reason = "not_found"
 
 
+class MalformedBodyError(InvalidInputError):
+    """The body's framing or content coding is broken: what is left of it cannot be trusted."""
+
+    close_connection = True
+
+
 class PayloadTooLargeError(RuntimeServiceError):
     http_status = 413
     reason = "too_large"
+    close_connection = True
+
+
+class TooManyRowsError(PayloadTooLargeError):
+    """More rows in one request than ``max_request_rows``; the body was read whole."""
+
+    close_connection = False
+
+
+class BodyTimeoutError(RuntimeServiceError):
+    """The request body did not arrive within ``body_timeout_seconds`` (408)."""
+
+    http_status = 408
+    reason = "body_timeout"
+    close_connection = True
+
+
+class ClientClosedError(RuntimeServiceError):
+    """The client went away before its request was read; 499 (nginx's code) in the metrics, and
+    nothing is answered."""
+
+    http_status = 499
+    reason = "client_closed"
+    close_connection = True
 
 
 class UnauthorizedError(RuntimeServiceError):

@@ -55,6 +55,11 @@ class Settings:
     drain_delay_seconds: float = 5.0
     max_connection_age_seconds: float = 30.0
     max_request_bytes: int = 64 * 1024 * 1024
+    max_request_rows: int = 4096  # 0: no limit
+    body_timeout_seconds: float = 30.0  # 0: no limit
+    keepalive_timeout_seconds: float = 75.0
+    decode_thread_bytes: int = 256 * 1024
+    cpu_memory_arena: bool = False
     pod_name: str = ""
     pod_namespace: str = ""
     log_level: str = "INFO"
@@ -240,6 +245,42 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         int,
         "largest request body (413 above)",
     ),
+    _Field(
+        "max_request_rows",
+        "MODELYARD_MAX_REQUEST_ROWS",
+        "--max-request-rows",
+        int,
+        "most rows (first dimension) in one request of a batchable model (413 above; 0 = no limit)",
+    ),
+    _Field(
+        "body_timeout_seconds",
+        "MODELYARD_BODY_TIMEOUT_SECONDS",
+        "--body-timeout-seconds",
+        float,
+        "longest time to receive a request body (408 after; 0 = no limit)",
+    ),
+    _Field(
+        "keepalive_timeout_seconds",
+        "MODELYARD_KEEPALIVE_TIMEOUT_SECONDS",
+        "--keepalive-timeout-seconds",
+        float,
+        "close an HTTP connection idle this long between requests",
+    ),
+    _Field(
+        "decode_thread_bytes",
+        "MODELYARD_DECODE_THREAD_BYTES",
+        "--decode-thread-bytes",
+        int,
+        "decode (and inflate) request bodies of at least this many bytes in a thread, off the "
+        "event loop (0 = every body)",
+    ),
+    _Field(
+        "cpu_memory_arena",
+        "MODELYARD_CPU_MEMORY_ARENA",
+        "--cpu-memory-arena",
+        _parse_bool,
+        "onnxruntime's CPU memory arena (keeps the largest batch's memory for the process's life)",
+    ),
     _Field("pod_name", "POD_NAME", "--pod-name", str, "pod name (downward API)"),
     _Field("pod_namespace", "POD_NAMESPACE", "--pod-namespace", str, "pod namespace"),
     _Field("log_level", "MODELYARD_LOG_LEVEL", "--log-level", str, "DEBUG|INFO|WARNING|ERROR"),
@@ -328,6 +369,10 @@ def validate(settings: Settings) -> None:
         (settings.drain_delay_seconds >= 0, "drain delay must not be negative"),
         (settings.max_connection_age_seconds >= 0, "max connection age must not be negative"),
         (settings.max_request_bytes >= 1024, "max request bytes must be at least 1024"),
+        (settings.max_request_rows >= 0, "max request rows must not be negative"),
+        (settings.body_timeout_seconds >= 0, "body timeout must not be negative"),
+        (settings.keepalive_timeout_seconds > 0, "keep-alive timeout must be positive"),
+        (settings.decode_thread_bytes >= 0, "decode thread bytes must not be negative"),
         (
             settings.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
             "log level must be DEBUG, INFO, WARNING or ERROR",

@@ -51,7 +51,12 @@ def load_onnx(path: Path, settings: Settings) -> ModelSession:
 
     threads = intra_op_threads(settings)
     log.info("intra-op threads: %s", threads or "onnxruntime's default")
-    return onnx.load(path, execution_provider=settings.execution_provider, intra_op_threads=threads)
+    return onnx.load(
+        path,
+        execution_provider=settings.execution_provider,
+        intra_op_threads=threads,
+        memory_arena=settings.cpu_memory_arena,
+    )
 
 
 def load_onnx_bytes(data: bytes, path: Path, settings: Settings) -> ModelSession:
@@ -64,6 +69,7 @@ def load_onnx_bytes(data: bytes, path: Path, settings: Settings) -> ModelSession
         name=f"{path} (decrypted in memory)",
         execution_provider=settings.execution_provider,
         intra_op_threads=threads,
+        memory_arena=settings.cpu_memory_arena,
     )
 
 

@@ -130,7 +130,11 @@ class Batcher:
         future: asyncio.Future[list[Array]] = loop.create_future()
         signature, rows = self._signature(feeds)
         entry = Entry(feeds, rows, signature, self._clock(), future)
-        if self._recent_seconds <= INLINE_MAX_SECONDS and self._config.max_queue_delay_s <= 0:
+        if (
+            self._recent_seconds <= INLINE_MAX_SECONDS
+            and self._config.max_queue_delay_s <= 0
+            and rows <= self._config.max_batch_size  # a huge request never runs on the loop
+        ):
             self._inline.append(entry)
             if not self._flush_scheduled:
                 self._flush_scheduled = True

@@ -26,6 +26,7 @@ from modelyard_runtime.datatypes import Array, TensorSpec
 from modelyard_runtime.errors import (
     NotFoundError,
     RuntimeServiceError,
+    TooManyRowsError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -156,7 +157,10 @@ class DataPlane:
         scheme, _, presented = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not presented:
             raise UnauthorizedError("missing bearer token: send 'Authorization: Bearer <token>'")
-        if not hmac.compare_digest(presented.strip().encode(), self.token):
+        # aiohttp hands non-UTF-8 header bytes over as surrogate escapes; surrogatepass encodes
+        # them (and any other surrogate) as bytes that are no valid UTF-8, so they match no token.
+        presented_bytes = presented.strip().encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(presented_bytes, self.token):
             raise UnauthorizedError("invalid bearer token")
 
     def resolve(self, name: str, version: str | None) -> None:
@@ -214,6 +218,7 @@ class DataPlane:
             self.resolve(exchange.model_name, exchange.model_version)
             model, batcher = self._serving()
             request = await exchange.decode(model)
+            self._check_rows(model, request.feeds)
             selected = model.select_outputs(request.output_names)
             timeout = self._timeout(exchange.deadline)
             results = await batcher.submit(request.feeds, timeout=timeout)
@@ -231,6 +236,18 @@ class DataPlane:
             if not self.in_flight:
                 self.idle.set()
             self.metrics.request_done(exchange.protocol, code, time.perf_counter() - started)
+
+    def _check_rows(self, model: ServedModel, feeds: dict[str, Array]) -> None:
+        """413 for more rows than ``max_request_rows`` (a batchable model's first dimension)."""
+        limit = self.settings.max_request_rows
+        if not limit or not model.metadata.batchable:
+            return
+        for array in feeds.values():
+            if array.ndim and array.shape[0] > limit:
+                raise TooManyRowsError(
+                    f"the request has {array.shape[0]} rows, over the limit of {limit} "
+                    "(--max-request-rows); split it into smaller requests"
+                )
 
     def _serving(self) -> tuple[ServedModel, Batcher]:
         problem = self.readiness.serving_problem()

@@ -48,7 +48,21 @@ def _typed(name: str, datatype: str, shape: Sequence[int], contents: Any) -> Arr
         except UnicodeDecodeError as e:
             raise InvalidInputError(f"input {name!r}: BYTES element is not UTF-8") from e
         return tensors.reshape(name, np.array(items, dtype=np.object_), shape)
-    return tensors.reshape(name, np.array(values, dtype=numpy_dtype(datatype)), shape)
+    try:  # the field's type is wider than INT8..INT16, UINT8..UINT16: numpy checks the range
+        array = np.array(values, dtype=numpy_dtype(datatype))
+    except OverflowError as e:
+        raise InvalidInputError(f"input {name!r}: data does not fit {datatype}: {e}") from e
+    return tensors.reshape(name, array, shape)
+
+
+def typed_bytes(request: pb.ModelInferRequest) -> int:
+    """About how many bytes the typed ``contents`` of ``request`` take as Python values (8 each),
+    cheaply: whether to decode it off the event loop. Raw contents decode without a copy."""
+    size = 0
+    for tensor in request.inputs:
+        for _, values in tensor.contents.ListFields():
+            size += 8 * len(values)
+    return size
 
 
 def decode_model_infer(

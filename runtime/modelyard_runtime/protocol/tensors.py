@@ -99,24 +99,98 @@ def array_from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -
             f"input {name!r}: {datatype} cannot be sent as JSON data; "
             "use the binary tensor extension (binary_data_size)"
         )
-    dtype = numpy_dtype(datatype)
     if not isinstance(data, list):
         data = [data]
+    return reshape(name, array_from_values(name, datatype, data), shape)
+
+
+def array_from_values(name: str, datatype: str, values: Any) -> Array:
+    """The array of JSON ``values`` (nested lists) as ``datatype``, exactly or a 400.
+
+    Numeric datatypes take JSON numbers only (never null, strings or booleans), and every value
+    must fit: an integer datatype takes integers in its range (a float with no fraction too),
+    a float datatype values within its range. BOOL takes true/false; BYTES strings.
+    """
+    dtype = numpy_dtype(datatype)
     try:
         if datatype == "BYTES":
-            array = np.array(data, dtype=np.object_)
+            array = np.array(values, dtype=np.object_)
             if not all(isinstance(item, str) for item in array.flat):
                 raise InvalidInputError(f"input {name!r}: BYTES data must be strings")
-        elif datatype == "BOOL":
-            array = np.array(data)
-            if array.size and array.dtype != np.bool_:
-                raise InvalidInputError(f"input {name!r}: BOOL data must be true or false")
-            array = array.astype(np.bool_, copy=False)
-        else:
-            array = np.array(data, dtype=dtype)
-    except (ValueError, TypeError, OverflowError) as e:
+            return array
+        array = np.array(values)
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:
         raise InvalidInputError(f"input {name!r}: data does not fit {datatype}: {e}") from e
-    return reshape(name, array, shape)
+    kind = array.dtype.kind
+    if datatype == "BOOL":
+        if array.size and kind != "b":
+            raise InvalidInputError(f"input {name!r}: BOOL data must be true or false")
+        return array.astype(np.bool_, copy=False)
+    if array.size and kind not in _NUMBER_KINDS:
+        raise InvalidInputError(
+            f"input {name!r}: data does not fit {datatype}: values must be JSON numbers "
+            "(not null, strings, booleans or objects)"
+        )
+    if array.dtype == dtype:
+        return array
+    if dtype.kind == "f":
+        return _to_float(name, datatype, array, dtype)
+    return _to_integer(name, datatype, array, dtype, values)
+
+
+_NUMBER_KINDS = frozenset("iuf")
+_EXACT_FLOAT_INTEGER = 2**53  # integers up to this are exact in a float64
+
+
+def _does_not_fit(name: str, datatype: str, why: str) -> InvalidInputError:
+    return InvalidInputError(f"input {name!r}: data does not fit {datatype}: {why}")
+
+
+def _to_float(name: str, datatype: str, array: Array, dtype: np.dtype[np.generic]) -> Array:
+    if array.dtype.kind != "f" and dtype.itemsize >= 4:  # no 64-bit integer overflows an FP32
+        return array.astype(dtype)
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            return array.astype(dtype)
+    except FloatingPointError as e:
+        raise _does_not_fit(name, datatype, "a value is out of range") from e
+
+
+def _to_integer(
+    name: str, datatype: str, array: Array, dtype: np.dtype[np.generic], values: Any
+) -> Array:
+    if not array.size:
+        return array.astype(dtype)
+    if array.dtype.kind == "f":
+        if not bool(np.all(np.floor(array) == array)):
+            raise _does_not_fit(name, datatype, "values must be integers")
+        if float(np.abs(array).max()) >= _EXACT_FLOAT_INTEGER:
+            # numpy made float64s of integers past int64 beside others (2**63 and 0), or of
+            # large integers beside fractions: only the JSON values themselves are exact.
+            return _exact_integers(name, datatype, values, dtype)
+        low, high = int(array.min()), int(array.max())
+    else:
+        low, high = int(array.min()), int(array.max())
+    info = np.iinfo(dtype)  # type: ignore[type-var]
+    if low < info.min or high > info.max:
+        raise _does_not_fit(name, datatype, "a value is out of range")
+    return array.astype(dtype)
+
+
+def _exact_integers(name: str, datatype: str, values: Any, dtype: np.dtype[np.generic]) -> Array:
+    items = np.array(values, dtype=np.object_)
+    exact = []
+    item: Any
+    for item in items.ravel().tolist():
+        if type(item) is float and item.is_integer() and abs(item) <= _EXACT_FLOAT_INTEGER:
+            item = int(item)
+        if type(item) is not int:
+            raise _does_not_fit(name, datatype, "values must be exact integers")
+        exact.append(item)
+    try:
+        return np.array(exact, dtype=dtype).reshape(items.shape)
+    except OverflowError as e:
+        raise _does_not_fit(name, datatype, "a value is out of range") from e
 
 
 def reshape(name: str, array: Array, shape: Sequence[int]) -> Array:

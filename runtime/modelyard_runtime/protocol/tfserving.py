@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelyard_runtime.datatypes import Array, TensorSpec, numpy_dtype
+from modelyard_runtime.datatypes import Array, TensorSpec
 from modelyard_runtime.errors import InvalidInputError
 from modelyard_runtime.protocol import tensors
 
@@ -48,14 +48,7 @@ def _unwrap_b64(value: Any) -> Any:
 def _tensor(spec: TensorSpec, value: Any) -> Array:
     if spec.datatype == "BYTES":
         value = _unwrap_b64(value)
-    array = np.array(value, dtype=object) if spec.datatype == "BYTES" else None
-    try:
-        if array is None:
-            array = np.array(value, dtype=numpy_dtype(spec.datatype))
-    except (ValueError, TypeError, OverflowError) as e:
-        raise InvalidInputError(
-            f"input {spec.name!r}: values do not fit {spec.datatype}: {e}"
-        ) from e
+    array = tensors.array_from_values(spec.name, spec.datatype, value)
     tensors.check_against_spec(spec, spec.datatype, array.shape)
     return array
 

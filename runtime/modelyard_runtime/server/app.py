@@ -33,9 +33,16 @@ def build_app(plane: DataPlane, ages: ConnectionAges | None = None) -> web.Appli
     async def openapi_document(request: web.Request) -> web.StreamResponse:
         return json_response(openapi.document())
 
+    settings = plane.settings
     app = web.Application(
-        client_max_size=plane.settings.max_request_bytes,
+        client_max_size=settings.max_request_bytes,
         middlewares=[rest.edge(plane, ages or ConnectionAges(0))],
+        # Bodies are inflated by ``rest.read_body`` (bounded, off the loop when large), never by
+        # aiohttp as they arrive; idle kept-alive connections end after the keep-alive timeout.
+        handler_args={
+            "auto_decompress": False,
+            "keepalive_timeout": settings.keepalive_timeout_seconds,
+        },
     )
     app.router.add_get("/v2/health/live", live)
     app.router.add_get("/v2/health/ready", ready)

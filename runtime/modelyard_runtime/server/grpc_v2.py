@@ -10,6 +10,7 @@ Service, design §4). Started and stopped by ``server.listeners``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -35,9 +36,11 @@ GRPC_CODES: Final[dict[int, grpc.StatusCode]] = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     401: grpc.StatusCode.UNAUTHENTICATED,
     404: grpc.StatusCode.NOT_FOUND,
+    408: grpc.StatusCode.DEADLINE_EXCEEDED,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     415: grpc.StatusCode.INVALID_ARGUMENT,
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    499: grpc.StatusCode.CANCELLED,
     500: grpc.StatusCode.INTERNAL,
     503: grpc.StatusCode.UNAVAILABLE,
     504: grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -76,11 +79,12 @@ def _authorization(context: Any) -> str | None:
 class _Infer:
     """``ModelInfer`` as an ``Exchange``: typed or raw contents in, raw contents out."""
 
-    __slots__ = ("_request", "authorization", "deadline")
+    __slots__ = ("_request", "_thread_bytes", "authorization", "deadline")
     protocol = "grpc"
 
-    def __init__(self, request: pb.ModelInferRequest, context: Any) -> None:
+    def __init__(self, request: pb.ModelInferRequest, context: Any, thread_bytes: int) -> None:
         self._request = request
+        self._thread_bytes = thread_bytes
         self.authorization = _authorization(context)
         self.deadline: float | None = context.time_remaining()
 
@@ -93,7 +97,12 @@ class _Infer:
         return self._request.model_version or None
 
     async def decode(self, model: ServedModel) -> InferRequest:
-        return grpc_codec.decode_model_infer(self._request, model.inputs)
+        request = self._request
+        if (
+            grpc_codec.typed_bytes(request) >= self._thread_bytes
+        ):  # a large one leaves the loop free
+            return await asyncio.to_thread(grpc_codec.decode_model_infer, request, model.inputs)
+        return grpc_codec.decode_model_infer(request, model.inputs)
 
     def encode(
         self, model: ServedModel, request: InferRequest, outputs: Outputs
@@ -159,7 +168,8 @@ class InferenceService:
     async def ModelInfer(
         self, request: pb.ModelInferRequest, context: Any
     ) -> pb.ModelInferResponse:
-        return await self._plane.infer(_Infer(request, context))
+        plane = self._plane
+        return await plane.infer(_Infer(request, context, plane.settings.decode_thread_bytes))
 
 
 class GrpcServer:

@@ -19,10 +19,13 @@ from aiohttp import web
 from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.server.app import build_app, metrics_app
 from modelyard_runtime.server.connections import GROUP_SWEEP_PERIOD, ConnectionAges, excess
+from modelyard_runtime.server.framing import JsonErrorRunner
 from modelyard_runtime.server.grpc_v2 import GrpcServer
 from modelyard_runtime.server.processes import ProcessGroup
 
 log = logging.getLogger(__name__)
+
+MIN_SHUTDOWN_SECONDS = 0.05
 
 
 class Listeners:
@@ -32,11 +35,11 @@ class Listeners:
         self._group = group
         self._reuse_port = group is not None
         self.ages = ConnectionAges(settings.max_connection_age_seconds)
-        self.runner = web.AppRunner(
+        self.runner = JsonErrorRunner(
             build_app(plane, self.ages),
             access_log=None,
             handle_signals=False,
-            shutdown_timeout=max(settings.shutdown_grace_seconds, 0.1),
+            shutdown_timeout=max(settings.shutdown_grace_seconds, MIN_SHUTDOWN_SECONDS),
         )
         self.metrics_runner: web.AppRunner | None = None
         if settings.metrics_port is not None:
@@ -111,13 +114,21 @@ class Listeners:
         if self.grpc is not None and self._grpc_stopping is None:
             self._grpc_stopping = asyncio.ensure_future(self.grpc.stop(grace))
 
-    async def close(self) -> None:
-        """End every connection and stop both servers."""
+    async def close(self, timeout: float | None = None) -> None:
+        """End every connection and stop both servers; a request still in progress (a client
+        stalled mid-body) is cancelled after ``timeout`` (default: the grace period)."""
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.stop_accepting(grace=1.0)  # unless the drain did already
         if self._set_up:
+            self._set_up = False
+            server = self.runner.server
+            if server is not None and timeout is not None:
+                # aiohttp waits for a handler, then as long again for its cancellation: half
+                # each. Never 0, which aiohttp reads as "no limit".
+                server.pre_shutdown()
+                await server.shutdown(max(MIN_SHUTDOWN_SECONDS, timeout / 2))
             await self.runner.cleanup()
         if self.metrics_runner is not None and self._metrics_set_up:
             await self.metrics_runner.cleanup()

@@ -5,24 +5,31 @@ and header parsing; JSON responses; the guard of the metadata routes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 
 from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.errors import (
+    BodyTimeoutError,
+    ClientClosedError,
     InvalidInputError,
+    MalformedBodyError,
     PayloadTooLargeError,
     QueueFullError,
     RuntimeServiceError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
+from modelyard_runtime.protocol import content_coding
 from modelyard_runtime.server.connections import ConnectionAges
+from modelyard_runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ JSON: Final = "application/json"
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "application/octet-stream", "text/json"})
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DecodedT = TypeVar("DecodedT")
 
 
 def json_response(payload: Any, *, status: int = 200) -> web.Response:
@@ -56,6 +64,8 @@ def edge(plane: DataPlane, ages: ConnectionAges) -> Middleware:
             response = await handler(request)
         except RuntimeServiceError as e:
             response = error_response(e)
+            if e.close_connection:  # do not read (linger over) the rest of a bad body
+                response.force_close()
         except web.HTTPException as e:  # aiohttp's own: 404 route, 405 method
             if e.status < 400:
                 raise
@@ -82,14 +92,45 @@ def check_content_type(request: web.Request) -> None:
         )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, settings: Settings) -> bytes:
+    """The whole body, inflated: 413 past ``max_request_bytes`` (before or after inflating), 408
+    when it takes longer than ``body_timeout_seconds``, 400 when its framing or coding is broken,
+    415 for an unknown coding; ``ClientClosedError`` when the client goes away meanwhile.
+    Inflating past ``decode_thread_bytes`` goes on in a thread."""
+    limit = settings.max_request_bytes
+    coding = content_coding.coding(request.headers.get("Content-Encoding"))
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLargeError(f"request body of {length} bytes is over the {limit}-byte limit")
+    timeout = settings.body_timeout_seconds
     try:
-        return await request.read()
+        async with asyncio.timeout(timeout or None):
+            body = await request.read()
+    except TimeoutError as e:
+        raise BodyTimeoutError(f"the request body did not arrive within {timeout:g} s") from e
     except web.HTTPRequestEntityTooLarge as e:
         raise PayloadTooLargeError(f"request body is over the {limit}-byte limit") from e
+    except ConnectionError as e:
+        raise ClientClosedError("the client closed the connection during the body") from e
+    except (HttpProcessingError, web.RequestPayloadError) as e:
+        raise MalformedBodyError(f"the request body is malformed: {e}") from e
+    if coding is None:
+        return body
+    inflater = content_coding.Inflater(coding, body, limit)
+    inflater.step(settings.decode_thread_bytes)
+    if not inflater.done:
+        await asyncio.to_thread(inflater.step)
+    return inflater.result()
+
+
+async def decode(
+    settings: Settings, body: bytes, decoder: Callable[..., DecodedT], *args: Any
+) -> DecodedT:
+    """``decoder(body, *args)``, in a thread for a body of ``decode_thread_bytes`` or more, so a
+    huge request leaves the event loop (health checks, other requests) time between its steps."""
+    if len(body) >= settings.decode_thread_bytes:
+        return await asyncio.to_thread(decoder, body, *args)
+    return decoder(body, *args)
 
 
 def header_length(request: web.Request) -> int | None:

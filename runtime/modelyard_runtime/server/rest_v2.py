@@ -17,6 +17,7 @@ from modelyard_runtime.datatypes import TensorSpec, triton_config_type
 from modelyard_runtime.protocol import oip
 from modelyard_runtime.server import rest
 from modelyard_runtime.server.rest import json_response
+from modelyard_runtime.settings import Settings
 
 
 def _tensor(spec: TensorSpec) -> dict[str, Any]:
@@ -90,13 +91,13 @@ async def model_config(request: web.Request, plane: DataPlane) -> web.StreamResp
 class _Infer:
     """``POST …/infer`` as an ``Exchange``: JSON or binary tensors in, the same out."""
 
-    __slots__ = ("_limit", "_request", "authorization", "model_name", "model_version")
+    __slots__ = ("_request", "_settings", "authorization", "model_name", "model_version")
     protocol = "rest"
     deadline = None
 
-    def __init__(self, request: web.Request, limit: int) -> None:
+    def __init__(self, request: web.Request, settings: Settings) -> None:
         self._request = request
-        self._limit = limit
+        self._settings = settings
         info = request.match_info
         self.model_name = info["model"]
         self.model_version = info.get("version")
@@ -105,8 +106,9 @@ class _Infer:
     async def decode(self, model: ServedModel) -> oip.InferRequest:
         request = self._request
         rest.check_content_type(request)
-        body = await rest.read_body(request, self._limit)
-        return oip.decode_infer(body, rest.header_length(request), model.inputs)
+        length = rest.header_length(request)
+        body = await rest.read_body(request, self._settings)
+        return await rest.decode(self._settings, body, oip.decode_infer, length, model.inputs)
 
     def encode(
         self, model: ServedModel, request: oip.InferRequest, outputs: Outputs
@@ -128,7 +130,7 @@ class _Infer:
 
 def add_routes(app: web.Application, plane: DataPlane) -> None:
     async def infer(request: web.Request) -> web.StreamResponse:
-        return await plane.infer(_Infer(request, plane.settings.max_request_bytes))
+        return await plane.infer(_Infer(request, plane.settings))
 
     router = app.router
     prefixes = ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")

@@ -188,5 +188,7 @@ async def _drain(plane: DataPlane, listeners: Listeners, delay: float) -> int:
     log.info("stopped accepting connections: %d requests in flight", plane.in_flight)
     if not await plane.drained(max(0.0, deadline - time.monotonic())):
         log.warning("grace period over with %d requests in flight", plane.in_flight)
+    # What is left (a client stalled mid-body, an idle connection) ends within the grace too.
+    await listeners.close(timeout=max(0.0, deadline - time.monotonic()))
     log.info("drained; exiting")
     return 0

@@ -50,8 +50,11 @@ class OnnxSession(DescribedSession):
         return result
 
 
-def _session_options(intra_op_threads: int) -> Any:
+def _session_options(intra_op_threads: int, memory_arena: bool) -> Any:
     options = ort.SessionOptions()
+    # Without the arena, a huge batch's buffers go back to the allocator when it ends; with it,
+    # the process keeps the largest batch's memory for life (BENCHMARKS.md: same latency).
+    options.enable_cpu_mem_arena = memory_arena
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
     if intra_op_threads:
@@ -62,7 +65,9 @@ def _session_options(intra_op_threads: int) -> Any:
     return options
 
 
-def load(path: Path, *, execution_provider: str, intra_op_threads: int) -> OnnxSession:
+def load(
+    path: Path, *, execution_provider: str, intra_op_threads: int, memory_arena: bool = False
+) -> OnnxSession:
     """Load ``path``; ``StartupError`` with stage ``load`` or ``provider`` says what failed."""
     if not path.is_file():
         raise StartupError("load", f"model file {path} does not exist")
@@ -70,11 +75,17 @@ def load(path: Path, *, execution_provider: str, intra_op_threads: int) -> OnnxS
         header = onnx_file.read_header(path)
     except (onnx_file.NotOnnxError, OSError) as e:
         raise StartupError("load", f"{path} is not an ONNX model: {e}") from e
-    return _create(str(path), str(path), header, execution_provider, intra_op_threads)
+    options = _session_options(intra_op_threads, memory_arena)
+    return _create(str(path), str(path), header, execution_provider, options)
 
 
 def load_bytes(
-    data: bytes, *, name: str, execution_provider: str, intra_op_threads: int
+    data: bytes,
+    *,
+    name: str,
+    execution_provider: str,
+    intra_op_threads: int,
+    memory_arena: bool = False,
 ) -> OnnxSession:
     """Load a model held in memory (a decrypted one: it never touches a disk); ``name`` is how
     messages call it. Stages as for ``load``."""
@@ -82,7 +93,8 @@ def load_bytes(
         header = onnx_file.parse_header(data)
     except onnx_file.NotOnnxError as e:
         raise StartupError("load", f"{name} is not an ONNX model: {e}") from e
-    return _create(data, name, header, execution_provider, intra_op_threads)
+    options = _session_options(intra_op_threads, memory_arena)
+    return _create(data, name, header, execution_provider, options)
 
 
 def _create(
@@ -90,7 +102,7 @@ def _create(
     name: str,
     header: onnx_file.OnnxHeader,
     execution_provider: str,
-    intra_op_threads: int,
+    options: Any,
 ) -> OnnxSession:
     """An InferenceSession for ``model`` (a path or the model's bytes) on the planned providers."""
     gpu = execution_provider != "cpu" and providers.gpu_present()
@@ -106,7 +118,6 @@ def _create(
     cache_dir = ""
     if providers.TENSORRT in plan.providers and isinstance(model, str):
         cache_dir = os.environ.get("MODELYARD_TRT_CACHE_DIR") or tempfile.gettempdir()
-    options = _session_options(intra_op_threads)
     try:
         session = ort.InferenceSession(
             model, sess_options=options, providers=plan.with_options(cache_dir)

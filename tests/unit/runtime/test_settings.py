@@ -70,6 +70,11 @@ def test_model_name_defaults_to_the_file_stem() -> None:
         (["--model", "m.onnx", "--processes", "65"], r"processes must be 0 \(auto\) or 1..64"),
         (["--model", "m.onnx", "--drain-delay-seconds", "-1"], "drain delay"),
         (["--model", "m.onnx", "--max-connection-age-seconds", "-2"], "max connection age"),
+        (["--model", "m.onnx", "--max-request-rows", "-1"], "max request rows"),
+        (["--model", "m.onnx", "--body-timeout-seconds", "-1"], "body timeout"),
+        (["--model", "m.onnx", "--keepalive-timeout-seconds", "0"], "keep-alive timeout"),
+        (["--model", "m.onnx", "--decode-thread-bytes", "-1"], "decode thread bytes"),
+        (["--model", "m.onnx", "--cpu-memory-arena", "maybe"], "--cpu-memory-arena='maybe'"),
     ],
 )
 def test_bad_values_are_named(argv: list[str], message: str) -> None:
@@ -92,6 +97,11 @@ def test_env_round_trip_is_exact() -> None:
         warmup=(1, 4, 16),
         termination_log="/dev/termination-log",
         auth_token_file="/var/run/token",
+        max_request_rows=0,
+        body_timeout_seconds=2.5,
+        keepalive_timeout_seconds=5.0,
+        decode_thread_bytes=0,
+        cpu_memory_arena=True,
     )
     env = to_env(original)
     assert env["MODELYARD_TRACK"] == "canary"

@@ -56,7 +56,7 @@ def test_b64_values_feed_string_inputs() -> None:
         (b"{}", ONE, "exactly one of"),
         (b'{"instances": []}', ONE, "non-empty list"),
         (b'{"instances": [[1, 2, 3]]}', ONE, "model expects"),
-        (b'{"instances": [["a", "b"]]}', ONE, "do not fit FP32"),
+        (b'{"instances": [["a", "b"]]}', ONE, "not fit FP32"),
         (b'{"instances": [[1, 2]]}', TWO, "several inputs"),
         (b'{"instances": [{"a": 1, "b": [1, 2]}, {"a": 2}]}', TWO, "same inputs"),
         (b'{"inputs": {"a": [1]}}', TWO, "missing input"),
