@@ -65,6 +65,9 @@ demo-runtime: venv ## serve a demo model locally and send it requests over REST 
 bench-operator: venv cluster-build ## 1,000 ModelDeployments (100 mid-canary) on the local cluster: apply -> Deployment latency, RSS
 	$(PY) -m hack.bench_operator
 
+bench-faults: venv cluster-build ## 1,000 ModelDeployments through an apiserver restart, an etcd outage, the operator kill -9'd and a node lost: time to converge, losses, RSS (writes RELIABILITY.md; ~30 min)
+	$(PY) -m hack.bench_faults
+
 bench-rollouts: venv cluster-build node-deps ## canary promotion and rollback on real pods with Prometheus: reaction time, failed requests (writes BENCHMARKS.md)
 	$(PY) -m hack.bench_rollouts
 
@@ -92,7 +95,7 @@ chart: venv ## copy into charts/modelyard what it takes from elsewhere (RBAC rul
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd bench-faults bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus and promtool binaries into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus

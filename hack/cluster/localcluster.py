@@ -291,6 +291,44 @@ class LocalCluster:
     def start_prometheus(self, timeout: float = 60.0) -> None:
         self._up_prometheus(timeout)
 
+    # -- faults (tests/integration/cluster/test_faults.py, hack/bench_faults.py) -------------
+    def restart_apiserver(self, timeout: float = 120.0) -> None:
+        """Stop kube-apiserver (SIGTERM: it ends every open watch and request) and start it
+        again on the same port with the same certificates, as a control-plane upgrade does."""
+        self.components.stop("kube-apiserver")
+        self._up_apiserver(timeout)
+
+    def stop_etcd(self) -> None:
+        """Stop etcd: the apiserver stays up but cannot read past its cache or write
+        anything until ``start_etcd``."""
+        self.components.stop("etcd")
+
+    def start_etcd(self, timeout: float = 60.0) -> None:
+        """etcd again on the same ports and data directory (nothing is lost), and wait until
+        the apiserver reaches it."""
+        self._up_etcd(timeout)
+        ready = healthy(f"{self.server}/readyz", ca=self.pki.ca)
+        wait_until(ready, timeout=timeout, what="kube-apiserver back on etcd",
+                   log=self.components.log("kube-apiserver"))  # fmt: skip
+
+    def add_fake_node(
+        self, name: str, *, labels: dict[str, str] | None = None, timeout: float = 60.0
+    ) -> None:
+        """Another kwok node (the capacity of ``fake_node``, plus ``labels``), Ready on return."""
+        node = fake_node(name, tainted=self.real_node_first)
+        metadata = node["metadata"]
+        assert isinstance(metadata, dict)
+        metadata["labels"] = {**metadata["labels"], **(labels or {})}
+        self.kubectl("apply", "-f", "-", input=json.dumps(node))
+        wait_until(lambda: self.node_ready(name), timeout=timeout, what=f"kwok node {name}",
+                   log=self.components.log("kwok"))  # fmt: skip
+
+    def remove_node(self, name: str) -> None:
+        """Delete node ``name`` as a cloud does with a machine that is gone: nothing drains it;
+        the controller-manager's pod GC deletes its pods (within about a minute) and their
+        controllers create new ones elsewhere."""
+        self.kubectl("delete", "node", name, "--wait=false")
+
     def start_node(self, timeout: float = 120.0) -> RealNode:
         """Join the real node (tier D: kubelet + containerd) to this running cluster."""
         self._node = RealNode(self, tainted=not self.real_node_first)
