@@ -29,6 +29,9 @@ class OperatorConfig(BaseModel):
     """Runtime image for ModelDeployments that do not set spec.runtime.image."""
     prometheus_url: str = Field(default="", pattern=r"^(https?://.+)?$")
     """Prometheus the canary analysis queries (empty: none configured)."""
+    autoscaling_prometheus_url: str = Field(default="", pattern=r"^(https?://.+)?$")
+    """Prometheus a KEDA ScaledObject's trigger queries (engine: keda), as KEDA reaches it;
+    empty: prometheus_url."""
     namespaces: tuple[str, ...] = ()
     """Namespaces to watch; empty watches every namespace."""
     metrics_port: int = Field(default=8090, ge=0, le=65535)
@@ -72,6 +75,10 @@ class OperatorConfig(BaseModel):
     (shorter than the lease duration, so it stops before a standby can take over)."""
     leader_election_retry_period_seconds: float = Field(default=2.0, gt=0, le=60)
     """How often the leader renews and a standby checks the Lease."""
+
+    @property
+    def keda_prometheus_url(self) -> str:
+        return self.autoscaling_prometheus_url or self.prometheus_url
 
     @model_validator(mode="after")
     def _election_timing(self) -> OperatorConfig:

@@ -110,9 +110,11 @@ PRINTER_COLUMNS: Final = (
     },
     {"name": "Stable", "type": "string", "jsonPath": ".status.stable.version"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canary.version"},
+    {"name": "Desired", "type": "integer", "jsonPath": ".status.autoscaling.desiredReplicas"},
     {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
     {"name": "Available", "type": "integer", "jsonPath": ".status.readyReplicas"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Scaling", "type": "string", "jsonPath": ".status.autoscaling.reason", "priority": 1},
 )
 
 

@@ -28,9 +28,10 @@ from modelyard_operator.reconcile.rollout import Apply, Keep, Plan, Remove, Scal
 DEPLOYMENT = ("apps/v1", "Deployment")
 
 
-async def apply_static(client: KubeClient, md: ModelDeployment) -> None:
-    """Service, PDB and HPA as the spec says; an HPA the spec dropped is deleted."""
-    for child in static_children(md):
+async def apply_static(client: KubeClient, md: ModelDeployment, *, prometheus_url: str) -> None:
+    """Service, PDB and the autoscaler as the spec says; an autoscaler the spec dropped is
+    deleted. ``prometheus_url`` is what a KEDA ScaledObject's trigger queries."""
+    for child in static_children(md, prometheus_url=prometheus_url):
         await client.apply(child)
     for api_version, kind in stale_kinds(md):
         try:

@@ -36,6 +36,7 @@ from modelyard_operator.k8s.api import KubeClient
 from modelyard_operator.k8s.errors import K8sError, K8sNotFoundError
 from modelyard_operator.metrics import OperatorMetrics
 from modelyard_operator.reconcile import naming, rollout
+from modelyard_operator.reconcile.autoscaling import scaling_event
 from modelyard_operator.reconcile.children import runtime_image
 from modelyard_operator.reconcile.network import with_network_defaults
 from modelyard_operator.reconcile.observed import Problem, Track, first_failure, track_of
@@ -112,7 +113,9 @@ class Controller:
         self.memory.problems[key] = await check_secrets(self.client, md)
         generation = md.metadata.generation
         if not (resuming and md.status.observed_generation == generation):
-            await children.apply_static(self.client, md)
+            await children.apply_static(
+                self.client, md, prometheus_url=self.config.keda_prometheus_url
+            )
         self.memory.static_generation[key] = generation
         await self.sync(key)
         image = runtime_image(md, self.config.default_runtime_image)
@@ -164,7 +167,8 @@ class Controller:
         if rollout.analysis_due(situation):
             situation = dataclasses.replace(situation, analysis=await self._analyse(md))
         plan = rollout.plan(situation)
-        observed = Observed(situation.stable, situation.canary, pods, self.memory.problems.get(key))
+        observed = Observed(situation.stable, situation.canary, pods,
+                            self.memory.problems.get(key), self.view.hpa(key))  # fmt: skip
         status, transitions = compute_status(md, observed, plan, rev=rev, image=image,
                                              now=rfc3339(now))  # fmt: skip
         if not self._static_done(key, md):
@@ -179,7 +183,9 @@ class Controller:
         )  # fmt: skip
         if plan.action_taken is not None:
             await self._clear_action(md, plan.action_taken)
-        await self._post(md, plan.events, transitions, now)
+        resized = scaling_event(md.status.autoscaling, status.autoscaling)
+        events = (*plan.events, rollout.Event(*resized)) if resized else plan.events
+        await self._post(md, events, transitions, now)
         self._record(md, status, plan, situation.analysis)
         return plan.requeue_after
 

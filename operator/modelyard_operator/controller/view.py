@@ -2,8 +2,8 @@
 
 The ``trim_*`` functions decide what an index keeps of each object: the fields the status and
 the rollout read, not the pod template (a thousand full Deployments would cost hundreds of MiB).
-``View`` reads the three indexes: any mapping from (namespace, owner name) to the trimmed
-objects, so tests pass plain dicts.
+``View`` reads the four indexes (ModelDeployments, runtime Deployments, pods, HPAs): any
+mapping from (namespace, owner name) to the trimmed objects, so tests pass plain dicts.
 """
 
 from __future__ import annotations
@@ -65,6 +65,14 @@ def trim_deployment(body: Mapping[str, Any]) -> Object:
     return trimmed
 
 
+HPA_STATUS_KEYS: Final = ("conditions", "currentReplicas", "desiredReplicas", "lastScaleTime")
+
+
+def trim_hpa(body: Mapping[str, Any]) -> Object:
+    """An autoscaler's HPA (ours, or the one KEDA made): its sizes and conditions."""
+    return trim(body, spec_keys=("minReplicas", "maxReplicas"), status_keys=HPA_STATUS_KEYS)
+
+
 def trim_pod(body: Mapping[str, Any]) -> Object:
     return trim(body, spec_keys=(), status_keys=POD_STATUS_KEYS)
 
@@ -74,6 +82,7 @@ class View:
     mdeps: Index
     deployments: Index
     pods: Index
+    hpas: Index = dataclasses.field(default_factory=dict)
 
     def md(self, key: Key) -> Object | None:
         bodies = list(self.mdeps.get(key, ()))
@@ -91,6 +100,11 @@ class View:
             self.deployment(key, naming.track_deployment_name(md_name, "stable")),
             self.deployment(key, naming.track_deployment_name(md_name, "canary")),
         )
+
+    def hpa(self, key: Key) -> Object | None:
+        """The HPA that scales ``key``'s stable track (KEDA's is named keda-hpa-<name>)."""
+        bodies = sorted(self.hpas.get(key, ()), key=lambda b: str(b["metadata"]["name"]))
+        return bodies[0] if bodies else None
 
     def pods_of(self, key: Key) -> list[Object]:
         return list(self.pods.get(key, ()))

@@ -2,7 +2,7 @@
 decisions here.
 
 ``build_registry`` returns an explicit ``kopf.OperatorRegistry``: indexes of ModelDeployments
-and their runtime Deployments and pods; a spec handler (create, update, resume) that checks
+and their runtime Deployments, pods and HPAs; a spec handler (create, update, resume) that checks
 Secrets, applies the Service, PDB and HPA and syncs; child events that schedule a debounced
 sync of their owner; a startup handler that runs the one scheduler loop and the periodic
 sweep. ``SpecError`` becomes a ``PermanentError`` with a Warning, a rejected child a status
@@ -23,7 +23,14 @@ import kopf
 
 from modelyard_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
 from modelyard_operator.controller.sync import Controller
-from modelyard_operator.controller.view import View, owner, trim, trim_deployment, trim_pod
+from modelyard_operator.controller.view import (
+    View,
+    owner,
+    trim,
+    trim_deployment,
+    trim_hpa,
+    trim_pod,
+)
 from modelyard_operator.errors import SpecError
 from modelyard_operator.handlers.connection import Connection
 from modelyard_operator.k8s.errors import K8sError, K8sInvalidError
@@ -31,6 +38,9 @@ from modelyard_operator.reconcile import naming
 
 log = logging.getLogger(__name__)
 MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
+# HPAs of ModelDeployments: ours, and those KEDA makes from our ScaledObjects (KEDA copies the
+# ScaledObject's labels but marks itself the manager).
+SCALED = {naming.DEPLOYMENT_LABEL: kopf.PRESENT}
 RETRY_BASE, RETRY_CAP = 2.0, 300.0  # seconds: backoff for conflicts and transient API errors
 Key = tuple[str, str]
 
@@ -48,7 +58,8 @@ def keep_indexes(controller: Controller, kwargs: Mapping[str, Any]) -> None:
     """kopf's live indexes come with every handler's kwargs: the controller reads them."""
     if not isinstance(controller.view.mdeps, dict):
         return
-    controller.view = View(kwargs["mdeps"], kwargs["runtime_deployments"], kwargs["runtime_pods"])
+    controller.view = View(kwargs["mdeps"], kwargs["runtime_deployments"], kwargs["runtime_pods"],
+                           kwargs["runtime_hpas"])  # fmt: skip
 
 
 def retry_delay(kwargs: Mapping[str, Any]) -> float:
@@ -155,6 +166,14 @@ def build_registry(controller: Controller, connection: Connection) -> kopf.Opera
         who = owner(body)
         return {(namespace or "", who): trim_pod(body)} if who else None
 
+    @kopf.index(
+        "autoscaling", "v2", "horizontalpodautoscalers", labels=SCALED, id="runtime_hpas",
+        registry=registry,
+    )  # fmt: skip
+    async def runtime_hpas(body: kopf.Body, namespace: str | None, **_: Any) -> Any:
+        who = owner(body)
+        return {(namespace or "", who): trim_hpa(body)} if who else None
+
     @kopf.on.resume(*resource, id="reconcile", registry=registry)
     @kopf.on.create(*resource, id="reconcile", registry=registry)
     @kopf.on.update(*resource, id="reconcile", registry=registry)
@@ -167,6 +186,10 @@ def build_registry(controller: Controller, connection: Connection) -> kopf.Opera
 
     @kopf.on.event("apps", "v1", "deployments", labels=MANAGED, id="child", registry=registry)
     @kopf.on.event("", "v1", "pods", labels=MANAGED, id="child", registry=registry)
+    @kopf.on.event(
+        "autoscaling", "v2", "horizontalpodautoscalers", labels=SCALED, id="child",
+        registry=registry,
+    )  # fmt: skip
     async def child_changed(namespace: str | None, body: kopf.Body, **kwargs: Any) -> None:
         """Sync the owner soon: a burst of pod events becomes one sync."""
         who = owner(body)

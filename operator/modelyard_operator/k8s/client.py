@@ -62,6 +62,7 @@ PLURALS: Final = {
     "Service": "services",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "ScaledObject": "scaledobjects",
     "NetworkPolicy": "networkpolicies",
     "Secret": "secrets",
     "ModelDeployment": "modeldeployments",

@@ -1,9 +1,9 @@
-"""The child objects of a ModelDeployment besides its Deployments: Service, PDB, HPA,
-NetworkPolicy (``reconcile.network``).
+"""The child objects of a ModelDeployment besides its Deployments: Service, PDB, the autoscaler
+(an HPA or a KEDA ScaledObject: ``reconcile.autoscaling``), NetworkPolicy (``reconcile.network``).
 
 Pure and deterministic. ``static_children`` is what the handler applies with server-side apply
 when the spec changes (the Deployments follow the rollout: ``reconcile.rollout``);
-``stale_kinds`` names the optional children (the HPA, the NetworkPolicy) that must be deleted
+``stale_kinds`` names the optional children (the autoscaler, the NetworkPolicy) that must be deleted
 when the spec drops them. ``with_digest`` stamps an object with a digest of itself, so an
 unchanged object is never written again.
 """
@@ -17,8 +17,9 @@ from typing import Any, Final
 
 from modelyard_operator.api.v1alpha1 import ModelDeployment
 from modelyard_operator.reconcile import naming
+from modelyard_operator.reconcile.autoscaling import autoscaler, stale_autoscalers
 from modelyard_operator.reconcile.network import NETWORK_POLICY, build_network_policy
-from modelyard_runtime.contract.names import AUTOSCALING_METRICS, GROUP
+from modelyard_runtime.contract.names import GROUP
 
 APPLIED_DIGEST_ANNOTATION: Final = f"{GROUP}/applied-digest"
 
@@ -72,40 +73,13 @@ def build_pdb(md: ModelDeployment) -> Object:
     }
 
 
-def build_hpa(md: ModelDeployment) -> Object | None:
-    scaling = md.spec.autoscaling
-    if scaling is None:
-        return None
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": _metadata(md),
-        "spec": {
-            "scaleTargetRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": md.metadata.name,
-            },
-            "minReplicas": scaling.min_replicas,
-            "maxReplicas": scaling.max_replicas,
-            "metrics": [
-                {
-                    "type": "Pods",
-                    "pods": {
-                        "metric": {"name": AUTOSCALING_METRICS[scaling.metric]},
-                        "target": {"type": "AverageValue", "averageValue": str(scaling.target)},
-                    },
-                }
-            ],
-        },
-    }
-
-
-def static_children(md: ModelDeployment) -> list[Object]:
+def static_children(md: ModelDeployment, *, prometheus_url: str = "") -> list[Object]:
+    """Service, PDB, the autoscaler (``prometheus_url``: what a KEDA trigger queries) and the
+    NetworkPolicy, as the spec asks."""
     children = [build_service(md), build_pdb(md)]
-    hpa = build_hpa(md)
-    if hpa is not None:
-        children.append(hpa)
+    scaler = autoscaler(md, prometheus_url)
+    if scaler is not None:
+        children.append(scaler)
     policy = build_network_policy(md)
     if policy is not None:
         children.append(policy)
@@ -127,7 +101,7 @@ def applied_digest(obj: Mapping[str, Any]) -> str:
 
 def stale_kinds(md: ModelDeployment) -> list[tuple[str, str]]:
     """(apiVersion, kind) of optional children the spec no longer wants."""
-    stale = [] if md.spec.autoscaling else [("autoscaling/v2", "HorizontalPodAutoscaler")]
+    stale = stale_autoscalers(md)
     if build_network_policy(md) is None:
         stale.append(NETWORK_POLICY)
     return stale

@@ -10,9 +10,11 @@ analysis), Degraded (something fails, or a rollback happened).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from modelyard_operator.api.v1alpha1 import (
+    AutoscalingStatus,
     CanaryStatus,
     Condition,
     ConditionStatus,
@@ -22,6 +24,7 @@ from modelyard_operator.api.v1alpha1 import (
     TrackStatus,
 )
 from modelyard_operator.reconcile import history, naming
+from modelyard_operator.reconcile.autoscaling import read_hpa
 from modelyard_operator.reconcile.observed import (
     Failure,
     Object,
@@ -45,6 +48,7 @@ class Observed:
     canary: Track
     pods: Sequence[Object]
     problem: Problem | None = None  # found by the handler (a missing Secret, a rejected child)
+    hpa: Mapping[str, Any] | None = None  # the autoscaler's HPA (ours, or the one KEDA made)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,6 +128,7 @@ def compute_status(
         url=naming.service_url(md),
         stable=_stable_track(plan, observed),
         canary=_canary_track(plan.canary_status, observed),
+        autoscaling=_autoscaling(md, observed.hpa),
         rolled_back=plan.rolled_back,
         history=history.update(
             md.status.history,
@@ -302,3 +307,18 @@ def _phase(f: _Facts) -> Phase:
 def status_payload(status: ModelDeploymentStatus) -> dict[str, object]:
     """The status as it goes on the wire (camelCase, nothing omitted)."""
     return status.model_dump(mode="json", by_alias=True)
+
+
+def _autoscaling(md: ModelDeployment, hpa: Mapping[str, Any] | None) -> AutoscalingStatus | None:
+    if md.spec.autoscaling is None:
+        return None
+    reading = read_hpa(hpa)
+    if reading is None:
+        return AutoscalingStatus(reason="Pending", message="the autoscaler has not reported yet")
+    return AutoscalingStatus(
+        desired_replicas=reading.desired,
+        current_replicas=reading.current,
+        reason=reading.reason,
+        message=reading.message,
+        last_scale_time=reading.last_scale_time,
+    )

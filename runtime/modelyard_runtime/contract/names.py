@@ -63,10 +63,12 @@ RUNTIME_METRICS: Final = (
 )  # fmt: skip
 
 # -- autoscaling: spec.autoscaling.metric -> the custom-metrics API name the HPA reads ----------
-# The Prometheus adapter rules that serve them are shipped with the operator (docs/operator.md).
+# Served by the shipped prometheus-adapter rules (deploy/prometheus-adapter/rules.yaml,
+# docs/autoscaling.md): the latency quantiles fleet-wide on the Service, the rest per pod.
 AUTOSCALING_METRICS: Final[dict[str, str]] = {
     "latencyP95": "modelyard_request_latency_p95_seconds",
     "latencyP99": "modelyard_request_latency_p99_seconds",
     "inFlight": REQUESTS_IN_FLIGHT,
     "queueDepth": QUEUE_DEPTH,
+    "requestRate": "modelyard_requests_per_second",
 }

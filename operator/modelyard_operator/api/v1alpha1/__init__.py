@@ -38,6 +38,9 @@ from modelyard_operator.api.v1alpha1.common import (
     cel as cel,
 )
 from modelyard_operator.api.v1alpha1.common import (
+    quantity_value as quantity_value,
+)
+from modelyard_operator.api.v1alpha1.common import (
     seconds as seconds,
 )
 from modelyard_operator.api.v1alpha1.rollout import (
@@ -80,6 +83,9 @@ from modelyard_operator.api.v1alpha1.spec import (
     Autoscaling as Autoscaling,
 )
 from modelyard_operator.api.v1alpha1.spec import (
+    AutoscalingMetric as AutoscalingMetric,
+)
+from modelyard_operator.api.v1alpha1.spec import (
     Batching as Batching,
 )
 from modelyard_operator.api.v1alpha1.spec import (
@@ -101,6 +107,15 @@ from modelyard_operator.api.v1alpha1.spec import (
     RuntimeSpec as RuntimeSpec,
 )
 from modelyard_operator.api.v1alpha1.spec import (
+    ScalingBehavior as ScalingBehavior,
+)
+from modelyard_operator.api.v1alpha1.spec import (
+    ScalingPolicy as ScalingPolicy,
+)
+from modelyard_operator.api.v1alpha1.spec import (
+    ScalingRules as ScalingRules,
+)
+from modelyard_operator.api.v1alpha1.spec import (
     Scheduling as Scheduling,
 )
 from modelyard_operator.api.v1alpha1.spec import (
@@ -117,6 +132,9 @@ from modelyard_operator.api.v1alpha1.status import (
 )
 from modelyard_operator.api.v1alpha1.status import (
     AnalysisStatus as AnalysisStatus,
+)
+from modelyard_operator.api.v1alpha1.status import (
+    AutoscalingStatus as AutoscalingStatus,
 )
 from modelyard_operator.api.v1alpha1.status import (
     CanaryState as CanaryState,

@@ -55,3 +55,27 @@ _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 def seconds(duration: str) -> float:
     """``"1m30s"`` -> 90.0 (the CRD pattern has already checked the form)."""
     return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(duration))
+
+
+_QUANTITY_SUFFIX: Final = {
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+    "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+_QUANTITY_PARTS = re.compile(
+    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[A-Za-z]*)$"
+)
+
+
+def quantity_value(quantity: int | str) -> float:
+    """A Kubernetes quantity as a number: ``"250m"`` -> 0.25, ``"1Ki"`` -> 1024.0, ``4`` -> 4.0.
+    Raises ``ValueError`` on anything else."""
+    if isinstance(quantity, int):
+        return float(quantity)
+    match = _QUANTITY_PARTS.match(quantity.strip())
+    if match is None or not re.match(QUANTITY_PATTERN, quantity.strip()):
+        raise ValueError(f"{quantity!r} is not a quantity")
+    number, suffix = match.groups()
+    if suffix[:1] in ("e", "E"):
+        return float(number + suffix)
+    return float(number) * _QUANTITY_SUFFIX[suffix]

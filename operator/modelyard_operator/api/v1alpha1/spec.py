@@ -5,9 +5,9 @@ Field docstrings become the CRD's descriptions (``kubectl explain mdep.spec.mode
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from modelyard_operator.api.v1alpha1.common import (
     GPU_RESOURCES_CEL,
@@ -15,6 +15,7 @@ from modelyard_operator.api.v1alpha1.common import (
     Quantity,
     Wire,
     cel,
+    quantity_value,
 )
 from modelyard_operator.api.v1alpha1.rollout import RolloutSpec
 from modelyard_operator.api.v1alpha1.trust import ModelEncryption, ModelSignature, NetworkPolicySpec
@@ -160,6 +161,43 @@ class ResourceRequirements(Wire):
     """Resource limits, e.g. nvidia.com/gpu: 1 or a MIG profile such as nvidia.com/mig-1g.10gb."""
 
 
+class ScalingPolicy(Wire):
+    type: Literal["Pods", "Percent"]
+    """Pods: at most value pods per period; Percent: at most value percent of the current size."""
+    value: int = Field(ge=1, le=10000)
+    """How many pods, or what percent."""
+    period_seconds: int = Field(ge=1, le=1800)
+    """The window the limit applies to."""
+
+
+class ScalingRules(Wire):
+    """One direction of the autoscaler's behavior; what is left unset keeps the operator's
+    default (docs/autoscaling.md)."""
+
+    stabilization_window_seconds: int | None = Field(default=None, ge=0, le=3600)
+    """The autoscaler acts on the most conservative recommendation of this window (the highest
+    when scaling down, the lowest when scaling up): 0 acts at once."""
+    policies: list[ScalingPolicy] | None = Field(default=None, min_length=1, max_length=4)
+    """How fast the size may change."""
+    select_policy: Literal["Max", "Min", "Disabled"] | None = None
+    """Which policy wins when several allow different changes (Disabled: never this way)."""
+
+
+class ScalingBehavior(Wire):
+    scale_up: ScalingRules | None = None
+    """Scaling out; default: at once, doubling or adding 2 pods every 15 s, whichever is more."""
+    scale_down: ScalingRules | None = None
+    """Scaling in; default: after 300 s of lower recommendations, one pod a minute."""
+
+
+AutoscalingMetric = Literal["latencyP95", "latencyP99", "inFlight", "queueDepth", "requestRate"]
+_TARGET_CEL: Final = (
+    "type(self.target) == int ? self.target > 0"
+    " : isQuantity(string(self.target))"
+    " && quantity(string(self.target)).isGreaterThan(quantity('0'))"
+)
+
+
 class Autoscaling(Wire):
     model_config = ConfigDict(
         json_schema_extra={
@@ -168,25 +206,42 @@ class Autoscaling(Wire):
                     "self.minReplicas <= self.maxReplicas",
                     "autoscaling.minReplicas must not be greater than autoscaling.maxReplicas",
                     ".minReplicas",
-                )
+                ),
+                cel(
+                    _TARGET_CEL,
+                    "autoscaling.target must be a positive quantity, e.g. 4, 250m or 0.5",
+                    ".target",
+                ),
             ]
         }
     )
 
-    engine: Literal["hpa"] = "hpa"
-    """Autoscaler to drive: a HorizontalPodAutoscaler (autoscaling/v2)."""
+    engine: Literal["hpa", "keda"] = "hpa"
+    """Autoscaler to drive: a HorizontalPodAutoscaler (autoscaling/v2) that reads the custom
+    metrics API (prometheus-adapter with deploy/prometheus-adapter/rules.yaml), or a KEDA
+    ScaledObject whose prometheus trigger runs the same queries (the operator's
+    autoscalingPrometheusUrl)."""
     min_replicas: int = Field(default=1, ge=1, le=1000)
     """Fewest replicas."""
     max_replicas: int = Field(ge=1, le=1000)
     """Most replicas."""
-    metric: Literal["latencyP95", "latencyP99", "inFlight", "queueDepth"] = "inFlight"
-    """Metric the autoscaler tracks: latencyP95 or latencyP99 (seconds; served by the custom
-    metrics API as modelyard_request_latency_p95_seconds / _p99_seconds), inFlight
-    (modelyard_requests_in_flight) or queueDepth (modelyard_queue_depth); docs/operator.md has
-    the Prometheus adapter rules."""
+    metric: AutoscalingMetric = "inFlight"
+    """Metric the autoscaler tracks (docs/autoscaling.md): latencyP95 or latencyP99, the
+    fleet-wide quantile of request latency over the last minute in seconds (one value for the
+    whole ModelDeployment, an Object metric on its Service); inFlight, queueDepth or
+    requestRate (requests per second), averaged per pod (Pods metrics)."""
     target: Quantity
-    """Target average value per pod: seconds for latency metrics (e.g. 250m = 0.25 s), requests
-    for inFlight and queueDepth."""
+    """Target value: seconds for the latency metrics (250m = 0.25 s), per-pod average for
+    inFlight, queueDepth and requestRate."""
+    behavior: ScalingBehavior | None = None
+    """How fast to scale each way; unset parts keep the defaults (fast up, slow down)."""
+
+    @field_validator("target")
+    @classmethod
+    def _positive_quantity(cls, value: int | str) -> int | str:
+        if quantity_value(value) <= 0:
+            raise ValueError("must be a positive quantity, e.g. 4, 250m or 0.5")
+        return value
 
 
 class Scheduling(Wire):

@@ -140,6 +140,20 @@ class HistoryEntry(Wire):
     """When it became Ready, was promoted, failed, rolled back or replaced (RFC 3339)."""
 
 
+class AutoscalingStatus(Wire):
+    desired_replicas: int = 0
+    """Replicas the autoscaler wants now."""
+    current_replicas: int = 0
+    """Replicas the autoscaler last saw."""
+    reason: str = ""
+    """Why, from the autoscaler's conditions: SucceededRescale, ReadyForNewScale,
+    TooManyReplicas, DesiredWithinRange, FailedGetPodsMetric (it holds), ..."""
+    message: str = ""
+    """The autoscaler's own words."""
+    last_scale_time: str = ""
+    """When it last changed the size (RFC 3339)."""
+
+
 HISTORY_LIMIT: Final = 10
 
 
@@ -162,6 +176,8 @@ class ModelDeploymentStatus(Wire):
     """The version being served."""
     canary: CanaryStatus = Field(default_factory=CanaryStatus)
     """The version under test during a canary rollout (empty otherwise)."""
+    autoscaling: AutoscalingStatus | None = None
+    """What the autoscaler decided last and why (with spec.autoscaling)."""
     rolled_back: RolledBack | None = None
     """Set while the spec asks for a revision that was rolled back."""
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)

@@ -11,9 +11,9 @@ import pytest
 from hack.testbed.manifests import md_manifest
 from modelyard_operator.api.v1alpha1 import ModelDeployment, seconds
 from modelyard_operator.reconcile import naming
+from modelyard_operator.reconcile.autoscaling import build_hpa
 from modelyard_operator.reconcile.children import (
     applied_digest,
-    build_hpa,
     build_pdb,
     static_children,
     with_digest,
