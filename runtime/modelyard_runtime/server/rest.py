@@ -106,8 +106,11 @@ async def read_body(
         raise PayloadTooLargeError(f"request body of {length} bytes is over the {limit}-byte limit")
     timeout = settings.body_timeout_seconds
     try:
-        async with asyncio.timeout(timeout or None):
+        if request.content.is_eof() or not timeout:  # all here already: nothing to time
             body = await request.read()
+        else:
+            async with asyncio.timeout(timeout):
+                body = await request.read()
     except TimeoutError as e:
         raise BodyTimeoutError(f"the request body did not arrive within {timeout:g} s") from e
     except web.HTTPRequestEntityTooLarge as e:
