@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import os
 import socket
 import sys
 import tempfile
@@ -127,31 +128,43 @@ def main() -> int:
             exit_seconds = sigterm_with_stalled_client(stalled, stalled.wait_ready())
         finally:
             stalled.kill()
+    categories = Counter(case.category for case, _ in results)
+    wrong = [c.name for c, r in results if r.status not in c.expected or not r.json_error]
+    print(
+        f"`python -m hack.bench_hostile` on {os.cpu_count()} shared CPUs: one server process, "
+        f"the tiny model, token auth, default limits but a {BODY_TIMEOUT:g} s body timeout; "
+        "one case after another while a thread polls `/v2/health/ready` every 50 ms. "
+        + ", ".join(f"{count} {name}" for name, count in categories.items())
+        + f" cases; unexpected answers: {', '.join(wrong) or 'none'}."
+    )
+    print()
     print("| category | case | answer | JSON error body | seconds |")
     print("|---|---|---|---|---|")
     for case, result in results:
-        answer = "no answer (client gone)" if result.status is None else str(result.status)
-        print(
-            f"| {case.category} | {case.name} | {answer} | "
-            f"{'yes' if result.json_error else 'NO'} | {result.seconds:.2f} |"
-        )
-    wrong = [c.name for c, r in results if r.status not in c.expected or not r.json_error]
+        answer = "none (client gone)" if result.status is None else str(result.status)
+        is_error = result.status is not None and result.status >= 400
+        json_body = ("yes" if result.json_error else "NO") if is_error else "-"
+        print(f"| {case.category} | {case.name} | {answer} | {json_body} | {result.seconds:.2f} |")
     print()
-    print(f"cases: {len(results)}, unexpected answers: {wrong or 'none'}")
     print(
-        f"health: {numbers['health_polls']:.0f} polls, slowest {numbers['health_max'] * 1000:.0f}"
-        f" ms, failures {numbers['health_failures']:.0f}"
+        f"- readiness: {numbers['health_polls']:.0f} polls, slowest "
+        f"{numbers['health_max'] * 1000:.0f} ms, {numbers['health_failures']:.0f} failed"
     )
     print(
-        f"RSS: {numbers['before']:.0f} MiB before, {numbers['peak']:.0f} MiB peak, "
-        f"{numbers['after']:.0f} MiB right after, {numbers['settled']:.0f} MiB settled; "
-        f"its child processes {numbers['children']:.0f} MiB"
+        f"- RSS: {numbers['before']:.0f} MiB before, {numbers['peak']:.0f} MiB at the peak "
+        f"sampled between cases, {numbers['after']:.0f} MiB right after, "
+        f"{numbers['settled']:.0f} MiB settled; child processes left: "
+        f"{numbers['children']:.0f} MiB"
     )
-    print(f"correct answer after: {correct}; ERROR log lines: {errors_logged}")
+    print(f"- after: correct answer {correct}; ERROR log lines: {errors_logged}")
     print(
-        f"overload (256 requests, 64 at once, queue 8): {dict(sorted(statuses.items(), key=str))}"
+        "- overload (a fake model of 50 ms a request, batch 1, queue 8; 256 requests, 64 at "
+        f"once): {', '.join(f'{n} x {s}' for s, n in sorted(statuses.items(), key=str))}"
     )
-    print(f"SIGTERM with a stalled client, grace {GRACE:g} s: exited after {exit_seconds:.2f} s")
+    print(
+        f"- SIGTERM with a client stalled mid-body, grace {GRACE:g} s: exited 0 after "
+        f"{exit_seconds:.2f} s"
+    )
     return 0
 
 
