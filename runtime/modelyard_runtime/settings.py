@@ -59,6 +59,7 @@ class Settings:
     body_timeout_seconds: float = 30.0  # 0: no limit
     keepalive_timeout_seconds: float = 75.0
     decode_thread_bytes: int = 256 * 1024
+    decode_process_bytes: int = 8 * 1024 * 1024  # 0: never
     cpu_memory_arena: bool = False
     pod_name: str = ""
     pod_namespace: str = ""
@@ -275,6 +276,14 @@ _FIELDS: Final[tuple[_Field, ...]] = (
         "event loop (0 = every body)",
     ),
     _Field(
+        "decode_process_bytes",
+        "MODELYARD_DECODE_PROCESS_BYTES",
+        "--decode-process-bytes",
+        int,
+        "decode REST request bodies of at least this many bytes in a child process, so the "
+        "server keeps neither the stall nor the memory (0 = never)",
+    ),
+    _Field(
         "cpu_memory_arena",
         "MODELYARD_CPU_MEMORY_ARENA",
         "--cpu-memory-arena",
@@ -373,6 +382,7 @@ def validate(settings: Settings) -> None:
         (settings.body_timeout_seconds >= 0, "body timeout must not be negative"),
         (settings.keepalive_timeout_seconds > 0, "keep-alive timeout must be positive"),
         (settings.decode_thread_bytes >= 0, "decode thread bytes must not be negative"),
+        (settings.decode_process_bytes >= 0, "decode process bytes must not be negative"),
         (
             settings.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
             "log level must be DEBUG, INFO, WARNING or ERROR",

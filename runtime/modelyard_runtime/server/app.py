@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from modelyard_runtime.dataplane.plane import DataPlane
 from modelyard_runtime.server import openapi, rest, rest_v1, rest_v2
 from modelyard_runtime.server.connections import ConnectionAges
+from modelyard_runtime.server.decoding import BodyDecoder
 from modelyard_runtime.server.rest import json_response
 
 
@@ -49,8 +50,9 @@ def build_app(plane: DataPlane, ages: ConnectionAges | None = None) -> web.Appli
     if plane.settings.metrics_port is None:
         app.router.add_get("/metrics", _metrics_handler(plane))
     app.router.add_get("/openapi.json", openapi_document)
-    rest_v2.add_routes(app, plane)
-    rest_v1.add_routes(app, plane)
+    decoder = BodyDecoder(settings)
+    rest_v2.add_routes(app, plane, decoder)
+    rest_v1.add_routes(app, plane, decoder)
     return app
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -29,6 +29,7 @@ from modelyard_runtime.errors import (
 )
 from modelyard_runtime.protocol import content_coding
 from modelyard_runtime.server.connections import ConnectionAges
+from modelyard_runtime.server.decoding import HeapTrimmer
 from modelyard_runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ JSON: Final = "application/json"
 ACCEPTED_CONTENT_TYPES = frozenset({"application/json", "application/octet-stream", "text/json"})
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
-DecodedT = TypeVar("DecodedT")
 
 
 def json_response(payload: Any, *, status: int = 200) -> web.Response:
@@ -92,7 +92,9 @@ def check_content_type(request: web.Request) -> None:
         )
 
 
-async def read_body(request: web.Request, settings: Settings) -> bytes:
+async def read_body(
+    request: web.Request, settings: Settings, trimmer: HeapTrimmer | None = None
+) -> bytes:
     """The whole body, inflated: 413 past ``max_request_bytes`` (before or after inflating), 408
     when it takes longer than ``body_timeout_seconds``, 400 when its framing or coding is broken,
     415 for an unknown coding; ``ClientClosedError`` when the client goes away meanwhile.
@@ -104,8 +106,11 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
         raise PayloadTooLargeError(f"request body of {length} bytes is over the {limit}-byte limit")
     timeout = settings.body_timeout_seconds
     try:
-        async with asyncio.timeout(timeout or None):
+        if request.content.is_eof() or not timeout:  # all here already: nothing to time
             body = await request.read()
+        else:
+            async with asyncio.timeout(timeout):
+                body = await request.read()
     except TimeoutError as e:
         raise BodyTimeoutError(f"the request body did not arrive within {timeout:g} s") from e
     except web.HTTPRequestEntityTooLarge as e:
@@ -119,18 +124,12 @@ async def read_body(request: web.Request, settings: Settings) -> bytes:
     inflater = content_coding.Inflater(coding, body, limit)
     inflater.step(settings.decode_thread_bytes)
     if not inflater.done:
-        await asyncio.to_thread(inflater.step)
+        try:
+            await asyncio.to_thread(inflater.step)
+        finally:
+            if trimmer is not None:
+                trimmer.after_large_body()
     return inflater.result()
-
-
-async def decode(
-    settings: Settings, body: bytes, decoder: Callable[..., DecodedT], *args: Any
-) -> DecodedT:
-    """``decoder(body, *args)``, in a thread for a body of ``decode_thread_bytes`` or more, so a
-    huge request leaves the event loop (health checks, other requests) time between its steps."""
-    if len(body) >= settings.decode_thread_bytes:
-        return await asyncio.to_thread(decoder, body, *args)
-    return decoder(body, *args)
 
 
 def header_length(request: web.Request) -> int | None:

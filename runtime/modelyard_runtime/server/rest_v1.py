@@ -12,6 +12,7 @@ from modelyard_runtime.dataplane.model import ServedModel
 from modelyard_runtime.dataplane.plane import DataPlane, Outputs
 from modelyard_runtime.protocol import tfserving
 from modelyard_runtime.server import rest
+from modelyard_runtime.server.decoding import BodyDecoder
 from modelyard_runtime.server.rest import JSON, json_response
 from modelyard_runtime.settings import Settings
 
@@ -22,13 +23,21 @@ _VERSION = "{version:[^/:]+}"
 class _Predict:
     """``:predict`` as an ``Exchange``: ``instances`` or ``inputs`` in, every output out."""
 
-    __slots__ = ("_request", "_settings", "authorization", "model_name", "model_version")
+    __slots__ = (
+        "_decoder",
+        "_request",
+        "_settings",
+        "authorization",
+        "model_name",
+        "model_version",
+    )
     protocol = "v1"
     deadline = None
 
-    def __init__(self, request: web.Request, settings: Settings) -> None:
+    def __init__(self, request: web.Request, settings: Settings, decoder: BodyDecoder) -> None:
         self._request = request
         self._settings = settings
+        self._decoder = decoder
         info = request.match_info
         self.model_name = info["model"]
         self.model_version = info.get("version")
@@ -36,8 +45,8 @@ class _Predict:
 
     async def decode(self, model: ServedModel) -> tfserving.PredictRequest:
         rest.check_content_type(self._request)
-        body = await rest.read_body(self._request, self._settings)
-        return await rest.decode(self._settings, body, tfserving.decode_predict, model.inputs)
+        body = await rest.read_body(self._request, self._settings, self._decoder.trimmer)
+        return await self._decoder.decode(tfserving.decode_predict, body, model.inputs)
 
     def encode(
         self, model: ServedModel, request: tfserving.PredictRequest, outputs: Outputs
@@ -68,9 +77,9 @@ async def model_status(request: web.Request, plane: DataPlane) -> web.StreamResp
     )
 
 
-def add_routes(app: web.Application, plane: DataPlane) -> None:
+def add_routes(app: web.Application, plane: DataPlane, decoder: BodyDecoder) -> None:
     async def predict(request: web.Request) -> web.StreamResponse:
-        return await plane.infer(_Predict(request, plane.settings))
+        return await plane.infer(_Predict(request, plane.settings, decoder))
 
     router = app.router
     for prefix in (f"/v1/models/{_NAME}", f"/v1/models/{_NAME}/versions/{_VERSION}"):

@@ -16,6 +16,7 @@ from modelyard_runtime.dataplane.plane import DataPlane, Outputs
 from modelyard_runtime.datatypes import TensorSpec, triton_config_type
 from modelyard_runtime.protocol import oip
 from modelyard_runtime.server import rest
+from modelyard_runtime.server.decoding import BodyDecoder
 from modelyard_runtime.server.rest import json_response
 from modelyard_runtime.settings import Settings
 
@@ -91,13 +92,21 @@ async def model_config(request: web.Request, plane: DataPlane) -> web.StreamResp
 class _Infer:
     """``POST …/infer`` as an ``Exchange``: JSON or binary tensors in, the same out."""
 
-    __slots__ = ("_request", "_settings", "authorization", "model_name", "model_version")
+    __slots__ = (
+        "_decoder",
+        "_request",
+        "_settings",
+        "authorization",
+        "model_name",
+        "model_version",
+    )
     protocol = "rest"
     deadline = None
 
-    def __init__(self, request: web.Request, settings: Settings) -> None:
+    def __init__(self, request: web.Request, settings: Settings, decoder: BodyDecoder) -> None:
         self._request = request
         self._settings = settings
+        self._decoder = decoder
         info = request.match_info
         self.model_name = info["model"]
         self.model_version = info.get("version")
@@ -107,8 +116,8 @@ class _Infer:
         request = self._request
         rest.check_content_type(request)
         length = rest.header_length(request)
-        body = await rest.read_body(request, self._settings)
-        return await rest.decode(self._settings, body, oip.decode_infer, length, model.inputs)
+        body = await rest.read_body(request, self._settings, self._decoder.trimmer)
+        return await self._decoder.decode(oip.decode_infer, body, length, model.inputs)
 
     def encode(
         self, model: ServedModel, request: oip.InferRequest, outputs: Outputs
@@ -128,9 +137,9 @@ class _Infer:
         return response
 
 
-def add_routes(app: web.Application, plane: DataPlane) -> None:
+def add_routes(app: web.Application, plane: DataPlane, decoder: BodyDecoder) -> None:
     async def infer(request: web.Request) -> web.StreamResponse:
-        return await plane.infer(_Infer(request, plane.settings))
+        return await plane.infer(_Infer(request, plane.settings, decoder))
 
     router = app.router
     prefixes = ("/v2/models/{model}", "/v2/models/{model}/versions/{version}")

@@ -40,6 +40,7 @@ from modelyard_runtime.startup import (
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+EXIT_RESERVE_SECONDS = 1.0  # of the grace (at most a quarter), left for the process to exit
 
 
 class Stop:
@@ -174,8 +175,11 @@ async def _drain(plane: DataPlane, listeners: Listeners, delay: float) -> int:
     """Unready now; serve on for ``delay``; stop listening; finish the work; within the grace."""
     plane.readiness.draining = True
     grace = plane.settings.shutdown_grace_seconds
-    deadline = time.monotonic() + grace
-    delay = min(delay, grace)
+    # Exiting (the interpreter tearing down gRPC, onnxruntime) takes ~0.4 s after the drain: keep it
+    # inside the grace too.
+    drain = grace - min(EXIT_RESERVE_SECONDS, grace / 4)
+    deadline = time.monotonic() + drain
+    delay = min(delay, drain)
     log.info(
         "draining: %d requests in flight, grace %.1f s; accepting connections for %.1f s more",
         plane.in_flight,

@@ -101,6 +101,7 @@ def test_env_round_trip_is_exact() -> None:
         body_timeout_seconds=2.5,
         keepalive_timeout_seconds=5.0,
         decode_thread_bytes=0,
+        decode_process_bytes=1 << 20,
         cpu_memory_arena=True,
     )
     env = to_env(original)

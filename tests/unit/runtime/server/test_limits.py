@@ -186,3 +186,23 @@ async def test_framing_errors_are_answered_with_the_json_error_body(
             assert message in orjson.loads(body)["error"]
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(("thread_bytes", "process_bytes"), [(0, 0), (0, 1024)])
+async def test_large_bodies_decode_off_the_loop_to_the_same_answers(
+    aiohttp_client: MakeClient, tiny_plane: DataPlane, thread_bytes: int, process_bytes: int
+) -> None:
+    client = await client_for(
+        aiohttp_client,
+        tiny_plane,
+        decode_thread_bytes=thread_bytes,
+        decode_process_bytes=process_bytes,
+    )
+    v2 = await client.post(INFER, data=rows_body(300), headers=JSON)
+    assert v2.status == 200
+    assert (await v2.json())["outputs"][1]["data"] == [4.0] * 300
+    v1 = await client.post("/v1/models/tiny:predict", json={"instances": [[1, 2, 3, 4]] * 300})
+    expected = {"double": [2.0, 4.0, 6.0, 8.0], "total": 10.0}
+    assert (await v1.json())["predictions"] == [expected] * 300
+    bad = await client.post(INFER, data=rows_body(300).replace(b"1.0", b"null"), headers=JSON)
+    assert "must be JSON numbers" in await error_of(bad, 400)
