@@ -94,8 +94,9 @@ clean: ## remove the virtualenv and caches
 
 .PHONY: argocd bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
 
-cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus and promtool binaries into ~/.cache/modelyard (once)
+cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus, promtool and prometheus-adapter binaries (and fetch KEDA's CRDs) into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus
+	hack/cluster/build-autoscaling.sh
 
 node-deps: ## install containerd, runc, CNI plugins, podman, debootstrap for the real node (tier D; root, Debian packages)
 	hack/cluster/node-deps.sh
