@@ -71,6 +71,9 @@ bench-faults: venv cluster-build ## 1,000 ModelDeployments through an apiserver 
 bench-rollouts: venv cluster-build node-deps ## canary promotion and rollback on real pods with Prometheus: reaction time, failed requests (writes BENCHMARKS.md)
 	$(PY) -m hack.bench_rollouts
 
+bench-autoscaling: venv cluster-build node-deps ## a latency target on real pods with prometheus-adapter and the real HPA: load step -> HPA decision -> pods Ready -> p99 back under target (writes BENCHMARKS.md)
+	$(PY) -m hack.bench_autoscaling
+
 bench-export: export-deps ## quantize, prune, factorize, distill: size, agreement and latency on the examples (~5 min; writes BENCHMARKS.md)
 	$(PY) -m hack.bench_export
 
@@ -95,10 +98,11 @@ chart: venv ## copy into charts/modelyard what it takes from elsewhere (RBAC rul
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: argocd bench-faults bench-rollouts help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd bench-faults bench-rollouts bench-autoscaling help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
 
-cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus and promtool binaries into ~/.cache/modelyard (once)
+cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus, promtool and prometheus-adapter binaries (and fetch KEDA's CRDs) into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus
+	hack/cluster/build-autoscaling.sh
 
 node-deps: ## install containerd, runc, CNI plugins, podman, debootstrap for the real node (tier D; root, Debian packages)
 	hack/cluster/node-deps.sh

@@ -40,6 +40,9 @@ from hack.cluster.base import (
 from hack.cluster.node import POD_SUBNET, RealNode
 
 BUILD = ROOT / "hack" / "cluster" / "build.sh"
+BUILD_AUTOSCALING = ROOT / "hack" / "cluster" / "build-autoscaling.sh"
+ADAPTER_RULES = ROOT / "deploy" / "prometheus-adapter" / "rules.yaml"  # the rules the chart ships
+CUSTOM_METRICS_API = "v1beta2.custom.metrics.k8s.io"
 TIERS = ("A", "B", "C", "D")
 SERVICE_CIDR = "10.0.0.0/16"  # bookkeeping only: nothing ever connects to these addresses
 # kwok's fake pod IPs: on loopback, so a scrape of a "pod" never leaves this machine, and a test
@@ -398,6 +401,73 @@ class LocalCluster:
         path.write_text(kubeconfig(self.server, self.pki.ca, None, None, token=token.strip()))
         path.chmod(0o600)
         return path
+
+    # -- autoscaling: the custom metrics API -------------------------------------------------
+    @property
+    def metrics_adapter_port(self) -> int:
+        return self.ports["metrics-adapter"]
+
+    def start_metrics_adapter(
+        self, rules: Path = ADAPTER_RULES, *, relist: str = "5s", timeout: float = 120.0
+    ) -> None:
+        """Serve ``custom.metrics.k8s.io`` from this cluster's Prometheus with prometheus-adapter
+        (built by ``build-autoscaling.sh``) and ``rules``, so the real HPA controller can read
+        the runtime's metrics. A host process on loopback, reached by the aggregator through an
+        ExternalName Service and an APIService that skips TLS verification (a test cluster
+        only: the adapter serves a self-signed certificate). It acts as admin (a test cluster
+        only; an install gives it its own ServiceAccount). ``relist``: how often it lists the
+        series, i.e. how soon a new pod's metrics can be served."""
+        if not self.prometheus:
+            raise ClusterError("the metrics adapter reads Prometheus: start the cluster with it")
+        adapter = subprocess.run([str(BUILD_AUTOSCALING)], check=True, capture_output=True,
+                                 text=True).stdout.strip().splitlines()[-1]  # fmt: skip
+        self.ports["metrics-adapter"] = port = free_port()
+        (self.root / "ports.json").write_text(json.dumps(self.ports))
+        config = self.admin_kubeconfig
+        self.components.start("prometheus-adapter", [
+            f"--secure-port={port}", "--bind-address=127.0.0.1",
+            f"--cert-dir={self.root / 'prometheus-adapter'}",
+            f"--lister-kubeconfig={config}", f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}", f"--prometheus-url={self.prometheus_url}",
+            f"--metrics-relist-interval={relist}", f"--config={rules}",
+        ], executable=adapter)  # fmt: skip
+        self.components.wait_started(
+            "prometheus-adapter", healthy(f"https://127.0.0.1:{port}/healthz"), timeout
+        )
+        self.kubectl("apply", "-f", "-", input=json.dumps(custom_metrics_api(port)))
+        self.components.wait_started(
+            "prometheus-adapter", self._custom_metrics_available, timeout,
+            what="APIService v1beta2.custom.metrics.k8s.io Available",
+        )  # fmt: skip
+
+    def _custom_metrics_available(self) -> bool:
+        out = self.kubectl(
+            "get", "apiservice", CUSTOM_METRICS_API, "-o",
+            "jsonpath={.status.conditions[?(@.type=='Available')].status}", check=False,
+        )  # fmt: skip
+        return out.stdout.strip() == "True"
+
+
+def custom_metrics_api(port: int) -> dict[str, object]:
+    """The aggregation wiring of a host-process adapter on ``port``: an ExternalName Service
+    (localhost) and APIService ``v1beta2.custom.metrics.k8s.io`` (TLS unverified: test only)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": "prometheus-adapter", "namespace": "kube-system"},
+             "spec": {"type": "ExternalName", "externalName": "localhost",
+                      "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}},
+            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+             "metadata": {"name": CUSTOM_METRICS_API},
+             "spec": {"group": "custom.metrics.k8s.io", "version": "v1beta2",
+                      "service": {"name": "prometheus-adapter", "namespace": "kube-system",
+                                  "port": port},
+                      "insecureSkipTLSVerify": True, "groupPriorityMinimum": 100,
+                      "versionPriority": 100}},
+        ],
+    }  # fmt: skip
 
 
 def fake_toleration() -> dict[str, str]:

@@ -133,3 +133,11 @@ def runtime_image(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory)
 def operator_image(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
     """``Dockerfile.operator`` built on the local base image and imported into the real node."""
     return images.load("operator", real_node, tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture(scope="session")
+def custom_metrics(cluster: LocalCluster) -> LocalCluster:
+    """prometheus-adapter with the shipped rules, serving custom.metrics.k8s.io from the
+    session's Prometheus to the real HPA controller."""
+    cluster.start_metrics_adapter()
+    return cluster

@@ -51,6 +51,39 @@ BAD = [
         id="min-above-max",
     ),
     pytest.param(
+        with_spec(autoscaling={"maxReplicas": 2, "target": "fast"}),
+        "spec.autoscaling.target: Invalid value: autoscaling.target must be a positive quantity",
+        id="target-not-a-quantity",
+    ),
+    pytest.param(
+        with_spec(autoscaling={"maxReplicas": 2, "target": 0}),
+        "spec.autoscaling.target: Invalid value: autoscaling.target must be a positive quantity",
+        id="target-zero",
+    ),
+    pytest.param(
+        with_spec(autoscaling={"maxReplicas": 2, "target": 4, "metric": "cpu"}),
+        "spec.autoscaling.metric: Unsupported value",
+        id="unknown-metric",
+    ),
+    pytest.param(
+        with_spec(autoscaling={"maxReplicas": 2, "target": 4, "engine": "vpa"}),
+        "spec.autoscaling.engine: Unsupported value",
+        id="unknown-engine",
+    ),
+    pytest.param(
+        with_spec(
+            autoscaling={
+                "maxReplicas": 2,
+                "target": 4,
+                "behavior": {
+                    "scaleDown": {"policies": [{"type": "Pods", "value": 0, "periodSeconds": 15}]}
+                },
+            }
+        ),
+        "spec.autoscaling.behavior.scaleDown.policies[0].value",
+        id="zero-policy-value",
+    ),
+    pytest.param(
         with_spec(runtime={"executionProvider": "directml"}),
         "spec.runtime.executionProvider: Unsupported value",
         id="unknown-provider",

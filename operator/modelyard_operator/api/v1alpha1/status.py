@@ -104,6 +104,10 @@ class CanaryStatus(Wire):
     Superseded)."""
     reason: str = ""
     """Why it ends that way (names the metric, its value and its bound on a rollback)."""
+    rollback_replicas: int = 0
+    """With an autoscaler, while RollingBack: the stable's size before the canary goes (its
+    size plus the canary's ready pods when the rollback began, at most maxReplicas), so it can
+    take the canary's traffic back; the autoscaler resumes from there."""
 
 
 class RolledBack(Wire):

@@ -19,7 +19,12 @@ from modelyard_operator.reconcile.rollout.model import (
     Situation,
     Target,
 )
-from modelyard_operator.reconcile.rollout.sizing import elapsed, full_size
+from modelyard_operator.reconcile.rollout.sizing import (
+    elapsed,
+    full_size,
+    rollback_size,
+    stable_size,
+)
 from modelyard_operator.reconcile.rollout.targets import base_plan, with_targets
 
 
@@ -68,6 +73,7 @@ def end(
             "ending": result,
             "reason": reason,
             "last_progress_at": rfc3339(situation.now),
+            "rollback_replicas": rollback_size(situation.md, situation.stable, situation.canary),
         }
     )
     verb = {"RolledBack": "rolling back", "Aborted": "aborting", "Superseded": "removing"}[result]
@@ -120,7 +126,7 @@ def rolling_back(situation: Situation) -> Plan:
     """The stable back to its full size first; once it is ready (or the deadline passed) the
     canary goes and the rollback is recorded."""
     md, canary, stable = situation.md, situation.md.status.canary, situation.stable
-    size = full_size(md, stable)
+    size = stable_size(md, stable, canary)
     stable_target: Target = Keep() if size is None else Scale(size)
     wanted = stable.replicas if size is None else size
     restored = stable.ready >= wanted

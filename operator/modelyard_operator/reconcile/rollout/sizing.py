@@ -6,7 +6,7 @@ import datetime
 import math
 
 from modelyard_operator.api.timefmt import parse_time
-from modelyard_operator.api.v1alpha1 import ModelDeployment, Step
+from modelyard_operator.api.v1alpha1 import CanaryStatus, ModelDeployment, Step
 from modelyard_operator.reconcile.observed import Track
 
 
@@ -22,6 +22,24 @@ def canary_mode(md: ModelDeployment) -> bool:
 def full_size(md: ModelDeployment, stable: Track) -> int | None:
     """The stable's full size: spec.replicas, or None with an autoscaler (it decides)."""
     return None if md.spec.autoscaling else md.spec.replicas
+
+
+def rollback_size(md: ModelDeployment, stable: Track, canary: Track) -> int:
+    """With an autoscaler, the stable's size for a rollback: room for the canary's traffic
+    (its ready pods) on top of the stable's current size, within maxReplicas; 0 without one."""
+    scaling = md.spec.autoscaling
+    if scaling is None:
+        return 0
+    return max(stable.replicas, min(scaling.max_replicas, stable.replicas + canary.ready))
+
+
+def stable_size(md: ModelDeployment, stable: Track, canary: CanaryStatus) -> int | None:
+    """The stable's size to reach: ``full_size``, or while an autoscaled canary rolls back the
+    size recorded when it began (None: the autoscaler decides)."""
+    size = full_size(md, stable)
+    if size is None and canary.state == "RollingBack" and canary.rollback_replicas:
+        return max(canary.rollback_replicas, stable.replicas)
+    return size
 
 
 def canary_replicas(md: ModelDeployment, stable: Track, weight: int) -> int:

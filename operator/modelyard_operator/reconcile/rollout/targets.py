@@ -21,6 +21,7 @@ from modelyard_operator.reconcile.rollout.sizing import (
     canary_replicas,
     elapsed,
     full_size,
+    stable_size,
     steps_of,
 )
 
@@ -48,7 +49,7 @@ def with_targets(situation: Situation, base: Plan) -> Plan:
     if canary.state == "Promoting":
         return promoting_after_switch(situation, base)
     if canary.state == "RollingBack":
-        size = full_size(md, situation.stable)
+        size = stable_size(md, situation.stable, canary)
         return dataclasses.replace(
             base, stable=Keep() if size is None else Scale(size), canary=Keep(), requeue_after=0.0
         )

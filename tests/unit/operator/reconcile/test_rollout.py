@@ -234,6 +234,31 @@ def test_with_an_autoscaler_the_stable_keeps_its_size_and_the_canary_follows_it(
     assert plan.stable == Keep()
 
 
+def test_an_autoscaled_rollback_grows_the_stable_by_the_canary_before_removing_it() -> None:
+    world = steady()
+    world.md = model(extra_spec={**canary_spec(), "autoscaling": {"minReplicas": 1,
+                                                                  "maxReplicas": 7,
+                                                                  "target": 4}},
+                     status=world.md.status)  # fmt: skip
+    world.stable = Track(True, S, 6, 6, 6, True)
+    world.tick()
+    world.tick(seconds=1)
+    assert world.canary.ready == 2
+    world.ready = False  # the stable's new pods take a while
+    world.tick(analysis="fail", seconds=5)
+    plan = world.tick(analysis="fail", seconds=5)
+    assert plan.canary_status.state == "RollingBack"
+    assert plan.canary_status.rollback_replicas == 7  # 6 + the canary's 2, capped at max 7
+    plan = world.tick(seconds=1)
+    assert plan.stable == Scale(7)
+    assert plan.canary == Keep()  # its traffic has nowhere to go yet
+    world.stable = Track(True, S, 7, 7, 7, True)
+    plan = world.tick(seconds=1)
+    assert plan.canary == Remove()
+    assert plan.stable == Scale(7)  # then the autoscaler takes over from there
+    assert world.tick(seconds=1).stable == Keep()
+
+
 def test_analysis_is_due_once_per_interval_while_the_canary_steps() -> None:
     world = steady()
     world.tick()
