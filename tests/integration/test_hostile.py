@@ -98,7 +98,7 @@ def test_every_hostile_client_gets_its_json_4xx_while_health_stays_fast(
     assert not [line for line in server.lines if " ERROR " in line or "Traceback" in line]
 
 
-def test_idle_kept_alive_connections_are_closed_after_the_keepalive_timeout(
+def test_idle_connections_and_unfinished_heads_are_closed_after_the_keepalive_timeout(
     models: dict[str, Path],
 ) -> None:
     process = RuntimeProcess(
@@ -114,6 +114,12 @@ def test_idle_kept_alive_connections_are_closed_after_the_keepalive_timeout(
             started = time.monotonic()
             assert sock.recv(1) == b""  # the server closes the idle connection
             assert time.monotonic() - started < 5
+        for head in (b"", b"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: r\r\n"):
+            with socket.create_connection((host, port), timeout=10) as slowloris:
+                slowloris.sendall(head)  # and never the rest of the head
+                started = time.monotonic()
+                assert slowloris.recv(1) == b""
+                assert time.monotonic() - started < 5
     finally:
         process.kill()
 
