@@ -80,14 +80,24 @@ class BodyDecoder:
         self._children = asyncio.Semaphore(PROCESSES)
         self.trimmer = HeapTrimmer()
 
-    async def decode(self, decoder: Callable[..., DecodedT], body: bytes, *args: Any) -> DecodedT:
-        """``decoder(body, *args)`` on the loop, in a thread, or in a child process."""
+    async def decode(
+        self,
+        decoder: Callable[..., DecodedT],
+        body: bytes,
+        *args: Any,
+        json_bytes: int | None = None,
+    ) -> DecodedT:
+        """``decoder(body, *args)`` on the loop, in a thread, or in a child process.
+
+        ``json_bytes``: how much of the body is JSON (binary tensors decode without a copy and
+        need no child process); None: all of it."""
         size = len(body)
         if size < self._thread_bytes:
             return decoder(body, *args)
         self.trimmer.after_large_body()
+        json_size = size if json_bytes is None else json_bytes
         try:
-            if not self._process_bytes or size < self._process_bytes:
+            if not self._process_bytes or json_size < self._process_bytes:
                 return await asyncio.to_thread(decoder, body, *args)
             async with self._children:
                 return await self._in_child(decoder, body, args)

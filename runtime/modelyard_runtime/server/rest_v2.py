@@ -117,7 +117,9 @@ class _Infer:
         rest.check_content_type(request)
         length = rest.header_length(request)
         body = await rest.read_body(request, self._settings, self._decoder.trimmer)
-        return await self._decoder.decode(oip.decode_infer, body, length, model.inputs)
+        return await self._decoder.decode(
+            oip.decode_infer, body, length, model.inputs, json_bytes=length
+        )
 
     def encode(
         self, model: ServedModel, request: oip.InferRequest, outputs: Outputs

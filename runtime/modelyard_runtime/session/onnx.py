@@ -53,7 +53,8 @@ class OnnxSession(DescribedSession):
 def _session_options(intra_op_threads: int, memory_arena: bool) -> Any:
     options = ort.SessionOptions()
     # Without the arena, a huge batch's buffers go back to the allocator when it ends; with it,
-    # the process keeps the largest batch's memory for life (BENCHMARKS.md: same latency).
+    # the process keeps the largest batch's memory for life. Off costs a few µs a batch
+    # (hack/bench_arena.py, docs/runtime.md).
     options.enable_cpu_mem_arena = memory_arena
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1

@@ -242,6 +242,21 @@ async def test_quick_model_is_batched_on_the_event_loop() -> None:
         np.testing.assert_array_equal(output, np.full((1, 2), value * 2, dtype=np.float32))
 
 
+async def test_a_request_larger_than_a_batch_never_runs_on_the_event_loop() -> None:
+    record = Recorder()
+    session = FakeSession(record, inputs=[X], outputs=[Y])
+    b = await start(session, config(max_batch_size=4))
+    try:
+        await b.submit(row(0), timeout=5)  # measured on a worker: quick, so small ones go inline
+        await b.submit(row(1), timeout=5)
+        huge = {"x": np.ones((5, 2), dtype=np.float32)}
+        (output,) = await b.submit(huge, timeout=5)
+    finally:
+        await b.close()
+    assert record.threads == ["inference-0", threading.current_thread().name, "inference-0"]
+    np.testing.assert_array_equal(output, np.full((5, 2), 2, dtype=np.float32))
+
+
 @pytest.mark.parametrize(
     ("seconds", "delay"),
     [(0.005, 0.0), (0.0, 0.001)],

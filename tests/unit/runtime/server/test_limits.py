@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import sys
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -17,9 +18,13 @@ from aiohttp.test_utils import TestClient
 
 from hack.testbed.metrics_text import value
 from modelyard_runtime.dataplane.plane import DataPlane
-from modelyard_runtime.errors import UnauthorizedError
+from modelyard_runtime.datatypes import TensorSpec
+from modelyard_runtime.errors import UnauthorizedError, UnavailableError
+from modelyard_runtime.protocol import oip
 from modelyard_runtime.server.app import build_app
+from modelyard_runtime.server.decoding import BodyDecoder
 from modelyard_runtime.server.framing import JsonErrorRunner
+from modelyard_runtime.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[[web.Application], Awaitable[Client]]
@@ -206,3 +211,13 @@ async def test_large_bodies_decode_off_the_loop_to_the_same_answers(
     assert (await v1.json())["predictions"] == [expected] * 300
     bad = await client.post(INFER, data=rows_body(300).replace(b"1.0", b"null"), headers=JSON)
     assert "must be JSON numbers" in await error_of(bad, 400)
+
+
+async def test_a_decoding_child_that_dies_is_a_503_and_the_next_one_works() -> None:
+    settings = Settings(model_path="m.onnx", decode_thread_bytes=0, decode_process_bytes=1)
+    decoder = BodyDecoder(settings)
+    with pytest.raises(UnavailableError, match="decoding the request body failed"):
+        await decoder.decode(sys.exit, b"the child exits without an answer")
+    specs = {"x": TensorSpec("x", "FP32", (-1, 4))}
+    decoded = await decoder.decode(oip.decode_infer, BODY, None, specs)
+    assert decoded.feeds["x"].tolist() == [[1, 2, 3, 4]]
