@@ -37,7 +37,7 @@ OPERATOR_NAMESPACE = "modelyard-system"
 # Objects in the kill -9 test: enough to be mid-burst when the kill lands, few enough for
 # ``make test`` on 2 cores; ``make bench-faults`` runs 1,000.
 SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "120"))
-ETCD_OUTAGE = 15.0  # seconds
+ETCD_OUTAGE = float(os.environ.get("MODELYARD_FAULTS_ETCD_OUTAGE", "15"))  # seconds
 CONVERGE = 240.0  # seconds: a generous bound, only to fail a stuck test; timings are the bench's
 
 
@@ -70,6 +70,14 @@ def space(faulty: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 @pytest.fixture
+def fleet(faulty: LocalCluster, space: str) -> Iterator[Fleet]:
+    made = Fleet(faulty, space)
+    made.verbose = True  # progress in the captured output of a failed test
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def operator(faulty: LocalCluster, tmp_path: Path) -> Iterator[OperatorProcess]:
     """The operator as its ServiceAccount; its log is printed when the test fails."""
     config = faulty.service_account_kubeconfig(
@@ -78,9 +86,12 @@ def operator(faulty: LocalCluster, tmp_path: Path) -> Iterator[OperatorProcess]:
     process = OperatorProcess(config, env={"MALLOC_ARENA_MAX": "2"})
     process.start()
     yield process
-    log = process.log
+    running = process.process
     process.stop()
-    print(f"===== modelyard-operator (last 6000 chars) =====\n{log[-6000:]}")
+    log = running.log if running is not None else ""
+    (tmp_path / "operator.log").write_text(log)
+    print(f"===== modelyard-operator (whole log in {tmp_path / 'operator.log'}) =====")
+    print(log[-6000:])
 
 
 def alive(operator: OperatorProcess) -> bool:
@@ -96,25 +107,27 @@ def deployments_seen(fleet: Fleet) -> int:
 
 
 def test_apiserver_restarted_mid_reconcile_everything_converges(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    fleet = Fleet(faulty, space)
     burst = names("api", 40)
     creating = threading.Thread(target=fleet.create, args=(burst,))
     creating.start()
     eventually(lambda: deployments_seen(fleet) > 0, timeout=60, what="the first Deployment")
+    t0 = time.monotonic()
     faulty.restart_apiserver()  # the fleet's own requests are sent again once it is back
+    print(f"restart took {time.monotonic() - t0:.1f} s")
     creating.join(180)
+    print(f"creates done {time.monotonic() - t0:.1f} s")
     assert not creating.is_alive()
     fleet.wait_converged(CONVERGE)
+    print(f"converged {time.monotonic() - t0:.1f} s")
     assert alive(operator), operator.log[-3000:]
     assert fleet.resent > 0, "the restart should have met some of the burst's requests"
 
 
 def test_etcd_stopped_and_started_the_operator_survives_and_converges(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    fleet = Fleet(faulty, space)
     burst = names("etcd", 30)
     fleet.create(burst)
     fleet.wait_converged(CONVERGE)
@@ -134,11 +147,11 @@ def test_etcd_stopped_and_started_the_operator_survives_and_converges(
 
 
 def test_a_lost_node_s_pods_are_rescheduled_and_the_deployment_is_ready_again(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
+    space = fleet.namespace
     pool = {"modelyard.io/test-pool": space}
     faulty.add_fake_node(f"{space}-a", labels=pool)
-    fleet = Fleet(faulty, space)
     fleet.create(["lost"], replicas=2, extra_spec={"scheduling": {"nodeSelector": pool}})
     fleet.wait_converged(CONVERGE)
     assert set(_nodes_of(faulty, space)) == {f"{space}-a"}
@@ -164,9 +177,8 @@ def _nodes_of(cluster: LocalCluster, namespace: str) -> list[str]:
 
 
 def test_operator_killed_during_a_burst_of_spec_changes_every_object_converges(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    fleet = Fleet(faulty, space)
     everything = names("kill", SCALE)
     fleet.create(everything)
     fleet.wait_converged(CONVERGE * 2)
