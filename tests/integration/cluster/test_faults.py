@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 OPERATOR_NAMESPACE = "modelyard-system"
 # Objects in the kill -9 test: enough to be mid-burst when the kill lands, few enough for
 # ``make test`` on 2 cores; ``make bench-faults`` runs 1,000.
-SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "120"))
+SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "50"))
 ETCD_OUTAGE = float(os.environ.get("MODELYARD_FAULTS_ETCD_OUTAGE", "15"))  # seconds
 CONVERGE = 240.0  # seconds: a generous bound, only to fail a stuck test; timings are the bench's
 
@@ -113,14 +113,10 @@ def test_apiserver_restarted_mid_reconcile_everything_converges(
     creating = threading.Thread(target=fleet.create, args=(burst,))
     creating.start()
     eventually(lambda: deployments_seen(fleet) > 0, timeout=60, what="the first Deployment")
-    t0 = time.monotonic()
     faulty.restart_apiserver()  # the fleet's own requests are sent again once it is back
-    print(f"restart took {time.monotonic() - t0:.1f} s")
     creating.join(180)
-    print(f"creates done {time.monotonic() - t0:.1f} s")
     assert not creating.is_alive()
     fleet.wait_converged(CONVERGE)
-    print(f"converged {time.monotonic() - t0:.1f} s")
     assert alive(operator), operator.log[-3000:]
     assert fleet.resent > 0, "the restart should have met some of the burst's requests"
 
@@ -128,11 +124,9 @@ def test_apiserver_restarted_mid_reconcile_everything_converges(
 def test_etcd_stopped_and_started_the_operator_survives_and_converges(
     faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    burst = names("etcd", 30)
+    burst = names("etcd", 24)
     fleet.create(burst)
-    fleet.wait_converged(CONVERGE)
-    fleet.change(burst, "v2")
-    faulty.stop_etcd()
+    faulty.stop_etcd()  # while the operator works through the burst
     try:
         outage_ends = time.monotonic() + ETCD_OUTAGE
         while time.monotonic() < outage_ends:  # the operator's writes fail meanwhile
@@ -140,7 +134,7 @@ def test_etcd_stopped_and_started_the_operator_survives_and_converges(
             time.sleep(0.5)  # the outage lasts ETCD_OUTAGE seconds; watching the operator
     finally:
         faulty.start_etcd()
-    fleet.change(burst[::2], "v3")
+    fleet.change(burst[::2], "v2")
     fleet.wait_converged(CONVERGE)
     assert alive(operator), operator.log[-3000:]
     assert "unrecoverable" not in operator.log
