@@ -29,7 +29,7 @@ from pathlib import Path
 from hack.bench_operator import rss_mib
 from hack.cluster.base import ROOT
 from hack.cluster.localcluster import NODE_NAME, LocalCluster
-from hack.testbed.fleet import Fleet, FleetError, problems
+from hack.testbed.fleet import FAST_CANARY, Fleet, FleetError, problems
 from hack.testbed.operator import OperatorProcess
 
 BEGIN = "<!-- BEGIN operator-faults"
@@ -39,6 +39,12 @@ MARKER = (
     "tests/integration/cluster/test_faults.py) -->"
 )
 LOST_NODE = "kwok-node-1"
+STRATEGIES = {
+    "Immediate": "Each version change rolls its Deployment directly (`strategy: Immediate`); "
+    "the tests (`make test`) run the one-step canary version at 50 objects.",
+    "Canary": "Each object is a one-step canary with no checks, so every version change "
+    "creates, promotes and deletes a canary Deployment per object.",
+}
 NAMESPACE = "bench"
 
 
@@ -56,9 +62,12 @@ class Row:
 
 
 class Bench:
-    def __init__(self, cluster: LocalCluster, operator: OperatorProcess, count: int) -> None:
+    def __init__(
+        self, cluster: LocalCluster, operator: OperatorProcess, count: int, strategy: str
+    ) -> None:
         self.cluster, self.operator = cluster, operator
-        self.fleet = Fleet(cluster, NAMESPACE)
+        rollout = {**FAST_CANARY, "strategy": strategy}
+        self.fleet = Fleet(cluster, NAMESPACE, rollout=rollout)
         self.names = [f"f-{i:04d}" for i in range(count)]
         self.rows: list[Row] = []
         self.version = 1
@@ -154,7 +163,7 @@ class Bench:
         return self.operator.process is not None and self.operator.process.popen.poll() is None
 
 
-def run(count: int, outage: float, timeout: float) -> list[Row]:
+def run(count: int, outage: float, timeout: float, strategy: str) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="modelyard-faults-") as tmp:
         cluster = LocalCluster(Path(tmp) / "cluster", tier="C", pod_cidr="127.60.0.0/16")
         cluster.up()
@@ -174,7 +183,7 @@ def run(count: int, outage: float, timeout: float) -> list[Row]:
             operator = OperatorProcess(config, env=env)
             operator.start()
             try:
-                bench = Bench(cluster, operator, count)
+                bench = Bench(cluster, operator, count, strategy)
                 bench.fill(timeout)
                 bench.restart_apiserver(timeout)
                 bench.stop_etcd(outage, timeout)
@@ -188,18 +197,19 @@ def run(count: int, outage: float, timeout: float) -> list[Row]:
             cluster.down()
 
 
-def table(rows: list[Row], command: str, seconds: float) -> str:
+def table(rows: list[Row], command: str, seconds: float, strategy: str) -> str:
     date = datetime.date.today().isoformat()
     lines = [
         MARKER,
         f"`{command}` on {date}: a fresh tier-C cluster (etcd, kube-apiserver, "
         f"controller-manager, scheduler, kwok with {NODE_NAME} and {LOST_NODE}) and the operator "
-        "as its ServiceAccount, all on the 2 shared vCPUs. Each object is a one-step canary, so "
-        "every burst (one new model version for every object) creates, promotes and deletes a "
-        "canary Deployment per object; the fault is injected once a tenth of the burst is "
-        "sent. *Converged* is from the burst's start (the node: its deletion) until every "
-        "object's status reports its latest spec Ready, it owns exactly one Deployment (the "
-        "stable one, of that revision), no Deployment is left without an owner and every "
+        "as its ServiceAccount, all on the 2 shared vCPUs (shared with other work). "
+        + STRATEGIES[strategy]
+        + " The fault is injected once a tenth of the burst (one new model version for every "
+        "object) is sent. *Converged* is from the burst's start (the node: its deletion) until "
+        "every object's status reports its latest spec Ready, it owns exactly one Deployment (the "
+        "stable one, of that revision) and its Service, no Deployment is left without an owner "
+        "and every "
         "revision its ReplicaSets ran is in `status.history` (`hack/testbed/fleet.py`). "
         "*Resent*: the bench's own requests that met the fault and were sent again (none was "
         "lost). *Lost*: what was still wrong at the bound (target 0). RSS: the operator process "
@@ -230,13 +240,19 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--etcd-outage", type=float, default=75.0, help="seconds etcd is down")
     parser.add_argument("--timeout", type=float, default=1200.0, help="bound on each converge")
+    parser.add_argument(
+        "--strategy", choices=("Immediate", "Canary"), default="Immediate",
+        help="how each version change rolls out (Canary: a one-step canary with no checks)",
+    )  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     subprocess.run([str(ROOT / "hack" / "cluster" / "build.sh")], check=True, stdout=sys.stderr)
     started = time.monotonic()
-    rows = run(args.count, args.etcd_outage, args.timeout)
-    flags = f"--count {args.count} --etcd-outage {args.etcd_outage:g}"
-    section = table(rows, f"make bench-faults  # {flags}", time.monotonic() - started)
+    rows = run(args.count, args.etcd_outage, args.timeout, args.strategy)
+    flags = f"--count {args.count} --etcd-outage {args.etcd_outage:g} --strategy {args.strategy}"
+    section = table(
+        rows, f"make bench-faults  # {flags}", time.monotonic() - started, args.strategy
+    )
     print(section)
     if not args.no_write:
         write_reliability(section)

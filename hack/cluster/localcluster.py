@@ -295,11 +295,27 @@ class LocalCluster:
         self._up_prometheus(timeout)
 
     # -- faults (tests/integration/cluster/test_faults.py, hack/bench_faults.py) -------------
-    def restart_apiserver(self, timeout: float = 120.0) -> None:
-        """Stop kube-apiserver (SIGTERM: it ends every open watch and request) and start it
-        again on the same port with the same certificates, as a control-plane upgrade does."""
-        self.components.stop("kube-apiserver")
+    def restart_apiserver(self, timeout: float = 120.0, grace: float = 5.0) -> None:
+        """Stop kube-apiserver (SIGTERM; SIGKILL if it still drains after ``grace`` seconds:
+        every open watch and request ends) and start it again on the same port with the same
+        certificates, as a control-plane upgrade or a crash does."""
+        try:
+            self.components.stop("kube-apiserver", timeout=grace)
+        except subprocess.TimeoutExpired:
+            self._kill_component("kube-apiserver")
         self._up_apiserver(timeout)
+
+    def _kill_component(self, name: str) -> None:
+        """SIGKILL component ``name`` (the one started last under that name), and reap it."""
+        pid = None
+        for line in self.pids.read_text().splitlines():
+            number, component = line.split()
+            if component == name:
+                pid = int(number)
+        for process in self.components.processes:
+            if process.pid == pid:
+                process.kill()
+                process.wait(10)
 
     def stop_etcd(self) -> None:
         """Stop etcd: the apiserver stays up but cannot read past its cache or write

@@ -50,8 +50,10 @@ class Fleet:
         self.rollout = dict(FAST_CANARY if rollout is None else rollout)
         self.expected: dict[str, str] = {}  # name -> the version its spec was given last
         self.resent = 0  # requests sent again after a fault
+        self.verbose = False  # print progress while waiting
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._connections: list[http.client.HTTPSConnection] = []
 
     # -- requests ----------------------------------------------------------------------------
     def _connection(self) -> http.client.HTTPSConnection:
@@ -61,7 +63,22 @@ class Fleet:
                 self.host, self.port, context=self.context, timeout=60
             )
             self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
         return conn
+
+    def _drop_connection(self) -> None:
+        conn: http.client.HTTPSConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
+
+    def close(self) -> None:
+        """Close every thread's connection (call once no other thread uses the fleet)."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
 
     def request(
         self,
@@ -91,7 +108,7 @@ class Fleet:
                 if response.status not in TRANSIENT:
                     raise FleetError(f"{method} {path}: {failure}")
             except (OSError, http.client.HTTPException) as e:
-                self._local.conn = None
+                self._drop_connection()
                 failure = repr(e)
             if time.monotonic() > deadline:
                 raise FleetError(f"{method} {path} failed for {timeout:.0f} s: {failure}")
@@ -132,13 +149,15 @@ class Fleet:
             )
             self.expected[name] = version
 
-    def snapshot(self) -> tuple[list[Object], list[Object], list[Object]]:
-        """ModelDeployments, the operator's Deployments and their ReplicaSets, as listed now."""
+    def snapshot(self) -> tuple[list[Object], list[Object], list[Object], list[Object]]:
+        """ModelDeployments, the operator's Deployments, their ReplicaSets and the operator's
+        Services, as listed now."""
         ns = self.namespace
         mdeps = self.items(self.base)
         deployments = self.items(f"/apis/apps/v1/namespaces/{ns}/deployments?{MANAGED}")
         replicasets = self.items(f"/apis/apps/v1/namespaces/{ns}/replicasets?{MANAGED}")
-        return mdeps, deployments, replicasets
+        services = self.items(f"/api/v1/namespaces/{ns}/services?{MANAGED}")
+        return mdeps, deployments, replicasets, services
 
     def settled(self) -> int:
         """How many ModelDeployments report their latest spec done (status alone; cheap)."""
@@ -150,7 +169,10 @@ class Fleet:
         deadline = started + timeout
         found: list[str] = []
         while time.monotonic() < deadline:
-            if self.settled() == len(self.expected):
+            settled = self.settled()
+            if self.verbose:
+                print(f"{time.monotonic() - started:6.1f} s: {settled} settled", flush=True)
+            if settled == len(self.expected):
                 found = problems(self.expected, *self.snapshot())
                 if not found:
                     return time.monotonic() - started
@@ -197,12 +219,13 @@ def problems(
     mdeps: Sequence[Mapping[str, Any]],
     deployments: Sequence[Mapping[str, Any]],
     replicasets: Sequence[Mapping[str, Any]],
+    services: Sequence[Mapping[str, Any]],
 ) -> list[str]:
     """Everything that keeps the fleet from being converged: each ModelDeployment exists with
     its latest spec done (``md_problems``); it owns exactly one Deployment, the stable one, of
-    the stable revision and version; no operator Deployment is left without its owner; every
-    revision its ReplicaSets ever ran is in ``status.history``, and no entry but the newest is
-    still ``Progressing``."""
+    the stable revision and version, and its Service; no operator Deployment is left without
+    its owner; every revision its ReplicaSets ever ran is in ``status.history``, and no entry
+    but the newest is still ``Progressing``."""
     found: list[str] = []
     by_name = {md["metadata"]["name"]: md for md in mdeps}
     uids = {md["metadata"]["uid"] for md in mdeps}
@@ -214,6 +237,8 @@ def problems(
     for _, md in sorted(by_name.items()):
         found += md_problems(md, expected)
         found += _children_problems(md, deployments, replicasets)
+        if not any(owned_by(service, md["metadata"]["uid"]) for service in services):
+            found.append(f"{md['metadata']['name']}: Service missing")
     return found
 
 

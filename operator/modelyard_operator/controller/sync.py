@@ -110,12 +110,14 @@ class Controller:
         """A create, update or resume: check Secrets, apply Service/PDB/HPA, then sync. On a
         resume of an unchanged object (its status saw this generation) nothing is written."""
         md = self.with_defaults(parse(body))
-        self.memory.problems[key] = await check_secrets(self.client, md)
+        problem = await check_secrets(self.client, md)
         generation = md.metadata.generation
         if not (resuming and md.status.observed_generation == generation):
+            # A child rejected before (``InvalidSpec``) stays reported until this succeeds.
             await children.apply_static(
                 self.client, md, prometheus_url=self.config.keda_prometheus_url
             )
+        self.memory.problems[key] = problem
         self.memory.static_generation[key] = generation
         await self.sync(key)
         image = runtime_image(md, self.config.default_runtime_image)

@@ -5,13 +5,15 @@ decisions here.
 and their runtime Deployments, pods and HPAs; a spec handler (create, update, resume) that checks
 Secrets, applies the Service, PDB and HPA and syncs; child events that schedule a debounced
 sync of their owner; a startup handler that runs the one scheduler loop and the periodic
-sweep. ``SpecError`` becomes a ``PermanentError`` with a Warning, a rejected child a status
-condition, a retryable API error a ``TemporaryError`` with backoff.
+sweep. ``SpecError`` becomes a ``PermanentError`` with a Warning; a rejected child a status
+condition and a ``TemporaryError``; any other API error (an outage, a 403 while RBAC loads) a
+``TemporaryError`` with exponential backoff: nothing is given up on for good.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -83,7 +85,7 @@ async def handle_spec(
 ) -> None:
     """A create, update or resume, with the operator's errors mapped onto kopf's: a spec that
     cannot be reconciled is a ``PermanentError`` (and a Warning Event); a child the apiserver
-    rejects becomes a status condition, not a retry loop; a retryable API error is a
+    rejects becomes a status condition, retried with backoff; a retryable API error is a
     ``TemporaryError`` with exponential backoff; a missing Secret is checked again later."""
     started = time.perf_counter()
     metrics = controller.metrics
@@ -96,11 +98,14 @@ async def handle_spec(
         raise kopf.PermanentError(e.message) from e
     except K8sInvalidError as e:
         # The CRD let it through but a child object is invalid (e.g. a malformed toleration):
-        # the spec must change, so say so in the status instead of retrying.
+        # say so in the status. Then try again, slowly: an apiserver shutting down also answers
+        # 422 (``failed to allocate IP`` for a Service), and a fixed spec starts afresh anyway.
         metrics.reconcile_total.labels("error").inc()
+        log.warning("%s/%s: the apiserver rejects a child: %s", *key, e.message)
         controller.report_problem(key, "InvalidSpec", e.message)
-        await controller.sync(key)
-        raise kopf.PermanentError(e.message) from e
+        with contextlib.suppress(K8sError):  # the apiserver away: the retry writes it
+            await controller.sync(key)
+        raise kopf.TemporaryError(e.message, delay=retry_delay({"retry": retry})) from e
     except K8sError as e:
         metrics.reconcile_total.labels("retry" if e.retryable else "error").inc()
         if e.retryable:

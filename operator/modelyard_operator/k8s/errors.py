@@ -27,7 +27,8 @@ class K8sConflictError(K8sError):
 
 
 class K8sForbiddenError(K8sError):
-    retryable = False
+    """403. Retried with backoff: a restarted apiserver denies requests until its RBAC cache
+    has loaded, and a missing permission may be granted later (kopf retries its own 403s too)."""
 
 
 class K8sInvalidError(K8sError):

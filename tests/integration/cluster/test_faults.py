@@ -36,8 +36,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 OPERATOR_NAMESPACE = "modelyard-system"
 # Objects in the kill -9 test: enough to be mid-burst when the kill lands, few enough for
 # ``make test`` on 2 cores; ``make bench-faults`` runs 1,000.
-SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "120"))
-ETCD_OUTAGE = 15.0  # seconds
+SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "50"))
+ETCD_OUTAGE = float(os.environ.get("MODELYARD_FAULTS_ETCD_OUTAGE", "15"))  # seconds
 CONVERGE = 240.0  # seconds: a generous bound, only to fail a stuck test; timings are the bench's
 
 
@@ -70,6 +70,14 @@ def space(faulty: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 @pytest.fixture
+def fleet(faulty: LocalCluster, space: str) -> Iterator[Fleet]:
+    made = Fleet(faulty, space)
+    made.verbose = True  # progress in the captured output of a failed test
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def operator(faulty: LocalCluster, tmp_path: Path) -> Iterator[OperatorProcess]:
     """The operator as its ServiceAccount; its log is printed when the test fails."""
     config = faulty.service_account_kubeconfig(
@@ -78,9 +86,12 @@ def operator(faulty: LocalCluster, tmp_path: Path) -> Iterator[OperatorProcess]:
     process = OperatorProcess(config, env={"MALLOC_ARENA_MAX": "2"})
     process.start()
     yield process
-    log = process.log
+    running = process.process
     process.stop()
-    print(f"===== modelyard-operator (last 6000 chars) =====\n{log[-6000:]}")
+    log = running.log if running is not None else ""
+    (tmp_path / "operator.log").write_text(log)
+    print(f"===== modelyard-operator (whole log in {tmp_path / 'operator.log'}) =====")
+    print(log[-6000:])
 
 
 def alive(operator: OperatorProcess) -> bool:
@@ -96,9 +107,8 @@ def deployments_seen(fleet: Fleet) -> int:
 
 
 def test_apiserver_restarted_mid_reconcile_everything_converges(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    fleet = Fleet(faulty, space)
     burst = names("api", 40)
     creating = threading.Thread(target=fleet.create, args=(burst,))
     creating.start()
@@ -112,14 +122,11 @@ def test_apiserver_restarted_mid_reconcile_everything_converges(
 
 
 def test_etcd_stopped_and_started_the_operator_survives_and_converges(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    fleet = Fleet(faulty, space)
-    burst = names("etcd", 30)
+    burst = names("etcd", 24)
     fleet.create(burst)
-    fleet.wait_converged(CONVERGE)
-    fleet.change(burst, "v2")
-    faulty.stop_etcd()
+    faulty.stop_etcd()  # while the operator works through the burst
     try:
         outage_ends = time.monotonic() + ETCD_OUTAGE
         while time.monotonic() < outage_ends:  # the operator's writes fail meanwhile
@@ -127,18 +134,18 @@ def test_etcd_stopped_and_started_the_operator_survives_and_converges(
             time.sleep(0.5)  # the outage lasts ETCD_OUTAGE seconds; watching the operator
     finally:
         faulty.start_etcd()
-    fleet.change(burst[::2], "v3")
+    fleet.change(burst[::2], "v2")
     fleet.wait_converged(CONVERGE)
     assert alive(operator), operator.log[-3000:]
     assert "unrecoverable" not in operator.log
 
 
 def test_a_lost_node_s_pods_are_rescheduled_and_the_deployment_is_ready_again(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
+    space = fleet.namespace
     pool = {"modelyard.io/test-pool": space}
     faulty.add_fake_node(f"{space}-a", labels=pool)
-    fleet = Fleet(faulty, space)
     fleet.create(["lost"], replicas=2, extra_spec={"scheduling": {"nodeSelector": pool}})
     fleet.wait_converged(CONVERGE)
     assert set(_nodes_of(faulty, space)) == {f"{space}-a"}
@@ -164,9 +171,8 @@ def _nodes_of(cluster: LocalCluster, namespace: str) -> list[str]:
 
 
 def test_operator_killed_during_a_burst_of_spec_changes_every_object_converges(
-    faulty: LocalCluster, space: str, operator: OperatorProcess
+    faulty: LocalCluster, fleet: Fleet, operator: OperatorProcess
 ) -> None:
-    fleet = Fleet(faulty, space)
     everything = names("kill", SCALE)
     fleet.create(everything)
     fleet.wait_converged(CONVERGE * 2)

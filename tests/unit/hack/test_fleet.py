@@ -51,12 +51,13 @@ def replicaset(owner_name: str, version: str) -> dict[str, Any]:
     }
 
 
-def converged() -> tuple[dict[str, str], list[Any], list[Any], list[Any]]:
+def converged() -> tuple[dict[str, str], list[Any], list[Any], list[Any], list[Any]]:
     expected = {"a": "v2", "b": "v2"}
     mdeps = [mdep("a"), mdep("b")]
     deployments = [deployment("a"), deployment("b")]
     replicasets = [replicaset(n, v) for n in "ab" for v in ("v1", "v2")]
-    return expected, mdeps, deployments, replicasets
+    services = [{"metadata": {"name": n, **owner(f"uid-{n}")}} for n in "ab"]
+    return expected, mdeps, deployments, replicasets, services
 
 
 def test_a_converged_fleet_has_no_problems() -> None:
@@ -66,22 +67,23 @@ def test_a_converged_fleet_has_no_problems() -> None:
 @pytest.mark.parametrize(
     ("breakage", "found"),
     [
-        (lambda e, m, d, r: m.pop(), "b: ModelDeployment missing"),
-        (lambda e, m, d, r: d.pop(), "b: 0 Deployments"),
-        (lambda e, m, d, r: d.append(deployment("b", track="canary")), "b: 2 Deployments"),
-        (lambda e, m, d, r: d.append(deployment("gone")), "gone left behind"),
-        (lambda e, m, d, r: e.update(b="v3"), "b: spec says v2, the fleet wrote v3"),
-        (lambda e, m, d, r: m[1]["status"].update(observedGeneration=1), "observedGeneration"),
-        (lambda e, m, d, r: m[1]["status"].update(phase="Progressing"), "b: phase Progressing"),
-        (lambda e, m, d, r: m[1]["status"].update(canary={"revision": "x"}), "canary x"),
-        (lambda e, m, d, r: r.append(replicaset("b", "v9")), "rev-v9 ran but is not in history"),
-        (lambda e, m, d, r: m[1]["status"]["history"].pop(0), "history head v1"),
+        (lambda e, m, d, r, s: m.pop(), "b: ModelDeployment missing"),
+        (lambda e, m, d, r, s: d.pop(), "b: 0 Deployments"),
+        (lambda e, m, d, r, s: d.append(deployment("b", track="canary")), "b: 2 Deployments"),
+        (lambda e, m, d, r, s: d.append(deployment("gone")), "gone left behind"),
+        (lambda e, m, d, r, s: e.update(b="v3"), "b: spec says v2, the fleet wrote v3"),
+        (lambda e, m, d, r, s: m[1]["status"].update(observedGeneration=1), "observedGeneration"),
+        (lambda e, m, d, r, s: m[1]["status"].update(phase="Progressing"), "b: phase Progressing"),
+        (lambda e, m, d, r, s: m[1]["status"].update(canary={"revision": "x"}), "canary x"),
+        (lambda e, m, d, r, s: r.append(replicaset("b", "v9")), "rev-v9 ran but is not in history"),
+        (lambda e, m, d, r, s: m[1]["status"]["history"].pop(0), "history head v1"),
+        (lambda e, m, d, r, s: s.pop(), "b: Service missing"),
         (
-            lambda e, m, d, r: m[1]["status"]["history"][1].update(result="Progressing"),
+            lambda e, m, d, r, s: m[1]["status"]["history"][1].update(result="Progressing"),
             "still Progressing",
         ),
         (
-            lambda e, m, d, r: d[1]["spec"]["template"]["metadata"]["labels"].update(
+            lambda e, m, d, r, s: d[1]["spec"]["template"]["metadata"]["labels"].update(
                 {VERSION_LABEL: "v1"}
             ),
             "b: Deployment runs v1",
