@@ -53,6 +53,11 @@ def build_app(plane: DataPlane, ages: ConnectionAges | None = None) -> web.Appli
     decoder = BodyDecoder(settings)
     rest_v2.add_routes(app, plane, decoder)
     rest_v1.add_routes(app, plane, decoder)
+
+    async def close_decoder(app: web.Application) -> None:
+        decoder.close()
+
+    app.on_cleanup.append(close_decoder)
     return app
 
 

@@ -10,6 +10,7 @@ it, and nothing of the body's parsing stays behind in the server.
 
 from __future__ import annotations
 
+import os
 import pickle
 import struct
 import sys
@@ -18,6 +19,7 @@ from typing import Any, Final
 from modelyard_runtime.errors import RuntimeServiceError
 
 HEADER: Final = struct.Struct("<Q")
+NICENESS: Final = 10
 
 
 def frame(decoder: Any, args: tuple[Any, ...], body: bytes) -> list[bytes]:
@@ -27,6 +29,7 @@ def frame(decoder: Any, args: tuple[Any, ...], body: bytes) -> list[bytes]:
 
 
 def main() -> int:
+    os.nice(NICENESS)  # the server's event loop comes first
     data = sys.stdin.buffer.read()
     (length,) = HEADER.unpack_from(data)
     decoder, args = pickle.loads(data[HEADER.size : HEADER.size + length])  # noqa: S301 - from the server itself

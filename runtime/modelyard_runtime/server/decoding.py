@@ -13,12 +13,16 @@ memory. After any large body the C heap is trimmed. Used by ``rest_v2`` and ``re
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import ctypes
 import functools
 import gc
 import logging
+import os
 import pickle
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -30,7 +34,8 @@ log = logging.getLogger(__name__)
 
 DecodedT = TypeVar("DecodedT")
 
-PROCESSES: Final = 2  # children decoding at once
+PROCESSES: Final = 2  # children (and threads) decoding at once
+BULK_NICENESS: Final = 10  # of the threads and children that decode large bodies
 TRIM_AFTER_SECONDS: Final = 1.0  # after a large body, when its request is likely answered
 
 
@@ -71,14 +76,33 @@ class HeapTrimmer:
         asyncio.get_running_loop().run_in_executor(None, _trim_heap)
 
 
+def _lower_priority() -> None:
+    """Make the calling thread yield the CPU to the event loop (Linux: niceness is per thread)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BULK_NICENESS)
+
+
 class BodyDecoder:
-    """Runs a decoder where the body's size says; ``close`` ends the child processes."""
+    """Runs a decoder where the body's size says, and other bulk work on a large body (inflating
+    it) in its low-priority threads; ``close`` ends them."""
 
     def __init__(self, settings: Settings) -> None:
         self._thread_bytes = settings.decode_thread_bytes
         self._process_bytes = settings.decode_process_bytes
         self._children = asyncio.Semaphore(PROCESSES)
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            PROCESSES, thread_name_prefix="decode", initializer=_lower_priority
+        )
         self.trimmer = HeapTrimmer()
+
+    async def in_thread(self, function: Callable[..., DecodedT], *args: Any) -> DecodedT:
+        """``function(*args)`` in a low-priority thread: a large body's work never takes the
+        event loop's CPU (readiness, small requests) on a busy machine."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(function, *args))
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def decode(
         self,
@@ -98,7 +122,7 @@ class BodyDecoder:
         json_size = size if json_bytes is None else json_bytes
         try:
             if not self._process_bytes or json_size < self._process_bytes:
-                return await asyncio.to_thread(decoder, body, *args)
+                return await self.in_thread(decoder, body, *args)
             async with self._children:
                 return await self._in_child(decoder, body, args)
         finally:

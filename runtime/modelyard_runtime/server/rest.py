@@ -29,7 +29,7 @@ from modelyard_runtime.errors import (
 )
 from modelyard_runtime.protocol import content_coding
 from modelyard_runtime.server.connections import ConnectionAges
-from modelyard_runtime.server.decoding import HeapTrimmer
+from modelyard_runtime.server.decoding import BodyDecoder
 from modelyard_runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,12 +93,12 @@ def check_content_type(request: web.Request) -> None:
 
 
 async def read_body(
-    request: web.Request, settings: Settings, trimmer: HeapTrimmer | None = None
+    request: web.Request, settings: Settings, bulk: BodyDecoder | None = None
 ) -> bytes:
     """The whole body, inflated: 413 past ``max_request_bytes`` (before or after inflating), 408
     when it takes longer than ``body_timeout_seconds``, 400 when its framing or coding is broken,
     415 for an unknown coding; ``ClientClosedError`` when the client goes away meanwhile.
-    Inflating past ``decode_thread_bytes`` goes on in a thread."""
+    Inflating past ``decode_thread_bytes`` goes on in ``bulk``'s low-priority threads."""
     limit = settings.max_request_bytes
     coding = content_coding.coding(request.headers.get("Content-Encoding"))
     length = request.content_length
@@ -124,11 +124,13 @@ async def read_body(
     inflater = content_coding.Inflater(coding, body, limit)
     inflater.step(settings.decode_thread_bytes)
     if not inflater.done:
-        try:
+        if bulk is None:
             await asyncio.to_thread(inflater.step)
-        finally:
-            if trimmer is not None:
-                trimmer.after_large_body()
+        else:
+            try:
+                await bulk.in_thread(inflater.step)
+            finally:
+                bulk.trimmer.after_large_body()
     return inflater.result()
 
 

@@ -45,7 +45,7 @@ class _Predict:
 
     async def decode(self, model: ServedModel) -> tfserving.PredictRequest:
         rest.check_content_type(self._request)
-        body = await rest.read_body(self._request, self._settings, self._decoder.trimmer)
+        body = await rest.read_body(self._request, self._settings, self._decoder)
         return await self._decoder.decode(tfserving.decode_predict, body, model.inputs)
 
     def encode(

@@ -116,7 +116,7 @@ class _Infer:
         request = self._request
         rest.check_content_type(request)
         length = rest.header_length(request)
-        body = await rest.read_body(request, self._settings, self._decoder.trimmer)
+        body = await rest.read_body(request, self._settings, self._decoder)
         return await self._decoder.decode(
             oip.decode_infer, body, length, model.inputs, json_bytes=length
         )
