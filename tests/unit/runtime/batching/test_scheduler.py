@@ -249,7 +249,7 @@ async def test_a_request_larger_than_a_batch_never_runs_on_the_event_loop() -> N
     try:
         await b.submit(row(0), timeout=5)  # measured on a worker: quick, so small ones go inline
         await b.submit(row(1), timeout=5)
-        huge = {"x": np.ones((5, 2), dtype=np.float32)}
+        huge: dict[str, Array] = {"x": np.ones((5, 2), dtype=np.float32)}
         (output,) = await b.submit(huge, timeout=5)
     finally:
         await b.close()
