@@ -41,7 +41,7 @@ MARKER = (
 LOST_NODE = "kwok-node-1"
 STRATEGIES = {
     "Immediate": "Each version change rolls its Deployment directly (`strategy: Immediate`); "
-    "the tests (`make test`) run the one-step canary version at 50 objects.",
+    "the tests (`make test`) run the one-step canary version at 40 objects.",
     "Canary": "Each object is a one-step canary with no checks, so every version change "
     "creates, promotes and deletes a canary Deployment per object.",
 }

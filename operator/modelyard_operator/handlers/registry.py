@@ -43,7 +43,10 @@ MANAGED = {"app.kubernetes.io/managed-by": naming.MANAGED_BY}
 # HPAs of ModelDeployments: ours, and those KEDA makes from our ScaledObjects (KEDA copies the
 # ScaledObject's labels but marks itself the manager).
 SCALED = {naming.DEPLOYMENT_LABEL: kopf.PRESENT}
-RETRY_BASE, RETRY_CAP = 2.0, 300.0  # seconds: backoff for conflicts and transient API errors
+# Seconds: backoff for conflicts and API errors. Capped low, as client-go's reflector is: after
+# an outage every object is tried again within 30 s of the API's return (at a 5 min cap, an
+# object that failed through a long etcd outage waited minutes more).
+RETRY_BASE, RETRY_CAP = 2.0, 30.0
 Key = tuple[str, str]
 
 

@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 OPERATOR_NAMESPACE = "modelyard-system"
 # Objects in the kill -9 test: enough to be mid-burst when the kill lands, few enough for
 # ``make test`` on 2 cores; ``make bench-faults`` runs 1,000.
-SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "50"))
+SCALE = int(os.environ.get("MODELYARD_FAULTS_SCALE", "40"))
 ETCD_OUTAGE = float(os.environ.get("MODELYARD_FAULTS_ETCD_OUTAGE", "15"))  # seconds
 CONVERGE = 240.0  # seconds: a generous bound, only to fail a stuck test; timings are the bench's
 

@@ -98,7 +98,7 @@ async def test_a_rejected_child_is_tried_again_and_heals_if_the_rejection_was_pa
     assert ready["reason"] != "InvalidSpec"
 
 
-@pytest.mark.parametrize(("retry", "delay"), [(0, 2.0), (3, 16.0), (20, 300.0)])
+@pytest.mark.parametrize(("retry", "delay"), [(0, 2.0), (3, 16.0), (4, 30.0), (20, 30.0)])
 async def test_a_retryable_api_error_backs_off(retry: int, delay: float) -> None:
     kube, body = FakeKube(), manifest()
     controller = controller_with(kube, body)
