@@ -230,3 +230,33 @@ def test_the_scaled_object_is_valid_against_kedas_crd(
     assert stored is not None
     assert stored["spec"]["triggers"] == scaled["spec"]["triggers"]
     assert stored["spec"]["advanced"] == scaled["spec"]["advanced"]
+
+
+def test_the_operator_switches_between_a_scaled_object_and_an_hpa(
+    installed: LocalCluster, namespace: str, operator: OperatorProcess
+) -> None:
+    """engine keda: the operator (as its ServiceAccount) writes the ScaledObject, queried at its
+    Prometheus setting, and no HPA of its own; engine hpa again: the ScaledObject goes."""
+    cluster = installed
+    cluster.kubectl("apply", "--server-side", "-f", str(keda_crds()))
+    established = "jsonpath={.status.conditions[?(@.type=='Established')].status}"
+    eventually(lambda: cluster.kubectl("get", "crd", "scaledobjects.keda.sh", "-o", established,
+                                       check=False).stdout == "True",
+               timeout=30, what="KEDA's ScaledObject CRD established")  # fmt: skip
+    scaling = {"engine": "keda", "minReplicas": 1, "maxReplicas": 3, "metric": "latencyP95",
+               "target": "250m"}  # fmt: skip
+    apply(cluster, namespace, md_manifest("switch", extra_spec={"autoscaling": scaling}))
+    eventually(lambda: get(cluster, namespace, "scaledobject", "switch") is not None,
+               timeout=60, what="the ScaledObject")  # fmt: skip
+    scaled = get(cluster, namespace, "scaledobject", "switch")
+    assert scaled is not None
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["metadata"]["serverAddress"] == cluster.prometheus_url
+    assert trigger["metricType"] == "Value"
+    assert get(cluster, namespace, "hpa", "switch") is None
+
+    apply(cluster, namespace, md_manifest("switch", extra_spec={
+        "autoscaling": {**scaling, "engine": "hpa"}}))  # fmt: skip
+    eventually(lambda: get(cluster, namespace, "hpa", "switch") is not None
+               and get(cluster, namespace, "scaledobject", "switch") is None,
+               timeout=60, what="the HPA instead of the ScaledObject")  # fmt: skip

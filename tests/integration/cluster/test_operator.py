@@ -267,6 +267,7 @@ OPERATOR_SA = "system:serviceaccount:modelyard-system:modelyard-operator"
         ("watch", "secrets", False),
         ("delete", "deployments.apps", True),  # a canary's Deployment goes when it ends
         ("delete", "services", False),
+        ("watch", "horizontalpodautoscalers.autoscaling", True),  # status.autoscaling
         ("create", "pods", False),
         ("update", "modeldeployments.serving.modelyard.io", False),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io", False),
