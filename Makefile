@@ -98,7 +98,11 @@ chart: venv ## copy into charts/modelyard what it takes from elsewhere (RBAC rul
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: argocd bench-faults bench-rollouts bench-autoscaling help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
+.PHONY: argocd bench-faults bench-rollouts bench-autoscaling test-keda help venv export-deps bench-export fmt lint typecheck imports test-unit test check bench-runtime bench-operator demo demo-down demo-runtime crds chart dashboards dashboards-preview alerts clean proto cluster-build cluster-up cluster-down node-deps images
+
+test-keda: venv cluster-build ## engine keda end to end: builds KEDA's operator and metrics adapter (~15 min cold) and proves a scale-out with them on the local cluster
+	hack/cluster/build-autoscaling.sh --with-keda
+	MODELYARD_KEDA=1 $(BIN)/pytest tests/integration/cluster/test_keda.py -q -s
 
 cluster-build: ## build the pinned etcd, Kubernetes, kwok, helm, Prometheus, promtool and prometheus-adapter binaries (and fetch KEDA's CRDs) into ~/.cache/modelyard (once)
 	hack/cluster/build.sh --with-prometheus

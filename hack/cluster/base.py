@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,13 +106,21 @@ class Components:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
-    def start(self, name: str, args: Sequence[str], executable: str | None = None) -> None:
-        """Start ``name`` from the built binaries (or ``executable`` from PATH)."""
+    def start(
+        self,
+        name: str,
+        args: Sequence[str],
+        executable: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start ``name`` from the built binaries (or ``executable`` from PATH), with ``env``
+        added to this process's environment."""
         self.logs.mkdir(parents=True, exist_ok=True)
         with self.log(name).open("ab") as log:
             process = subprocess.Popen(
                 [executable or str(self.bin / name), *args], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, **env} if env else None,
             )  # fmt: skip
         self.processes.append(process)
         with self.pids.open("a") as pids:

@@ -10,7 +10,10 @@
 # hack/cluster/go/prometheus-adapter (go.mod, go.sum, tools.go) is committed, never the binary:
 # `go install …@v0.12.0` fails here (the proxy refuses the @v/list its deprecation check reads),
 # a wrapper with `go get` + `go mod tidy` works.
-# Usage: hack/cluster/build-autoscaling.sh [--print-adapter | --print-keda-crds]
+# --with-keda also builds KEDA's operator and metrics adapter (cmd/operator, cmd/adapter; about
+# 15 min cold) into $MODELYARD_CACHE/keda/<version>/bin, for `make test-keda`; its wrapper
+# (hack/cluster/go/keda) carries KEDA's own replace and exclude lines.
+# Usage: hack/cluster/build-autoscaling.sh [--print-adapter | --print-keda-crds | --print-keda-bin | --with-keda]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -20,6 +23,8 @@ adapter_bin=$cache/prometheus-adapter/$PROMETHEUS_ADAPTER_VERSION/bin
 keda_crds=$cache/keda/$KEDA_VERSION/crds
 if [[ ${1:-} == --print-adapter ]]; then echo "$adapter_bin/adapter"; exit 0; fi
 if [[ ${1:-} == --print-keda-crds ]]; then echo "$keda_crds"; exit 0; fi
+keda_bin=$cache/keda/$KEDA_VERSION/bin
+if [[ ${1:-} == --print-keda-bin ]]; then echo "$keda_bin"; exit 0; fi
 command -v go >/dev/null || export PATH=/usr/local/go/bin:$PATH
 export GOMODCACHE=$cache/go/mod GOCACHE=$cache/go/build GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS=-mod=mod
@@ -49,5 +54,27 @@ if [[ ! -f $keda_crds/$KEDA_VERSION ]]; then
   cp "$src"/keda.sh_*.yaml "$keda_crds/"
   chmod 644 "$keda_crds"/*.yaml
   touch "$keda_crds/$KEDA_VERSION"
+fi
+if [[ ${1:-} == --with-keda && $(cat "$keda_bin/keda.version" 2>/dev/null) != "$KEDA_VERSION" ]]; then
+  start=$SECONDS
+  keda=github.com/kedacore/keda/v2
+  mkdir -p "$keda_bin" "$here/go/keda"
+  cd "$here/go/keda"
+  if [[ ! -f go.mod ]] || ! grep -q "$keda $KEDA_VERSION" go.mod; then
+    rm -f go.mod go.sum
+    go mod init modelyard.invalid/cluster/keda >/dev/null 2>&1
+    # KEDA's own go.mod lines (a dependency zip the proxy refuses, a retracted chi).
+    go mod edit -replace=github.com/nexus-rpc/nexus-proto-annotations@v0.1.0=github.com/nexus-rpc/nexus-proto-annotations@v0.1.1-0.20260629224316-835bd8d49cb4
+    go mod edit -exclude=github.com/go-chi/chi/v5@v5.2.3
+    go get "$keda@$KEDA_VERSION"
+    printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "%s/cmd/operator"\n\t_ "%s/cmd/adapter"\n)\n' "$keda" "$keda" >tools.go
+    go mod tidy
+  fi
+  go build -trimpath -ldflags "-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
+    -o "$keda_bin/keda-operator" "$keda/cmd/operator"
+  go build -trimpath -ldflags "-s -w -X github.com/kedacore/keda/v2/version.Version=$KEDA_VERSION" \
+    -o "$keda_bin/keda-adapter" "$keda/cmd/adapter"
+  echo "$KEDA_VERSION" >"$keda_bin/keda.version"
+  echo "built KEDA $KEDA_VERSION in $((SECONDS - start)) s"
 fi
 echo "$adapter_bin/adapter"

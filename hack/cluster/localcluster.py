@@ -16,6 +16,7 @@ Used by the pytest fixtures (``tests/integration/cluster``) and by ``make cluste
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import dataclasses
 import json
@@ -43,6 +44,7 @@ BUILD = ROOT / "hack" / "cluster" / "build.sh"
 BUILD_AUTOSCALING = ROOT / "hack" / "cluster" / "build-autoscaling.sh"
 ADAPTER_RULES = ROOT / "deploy" / "prometheus-adapter" / "rules.yaml"  # the rules the chart ships
 CUSTOM_METRICS_API = "v1beta2.custom.metrics.k8s.io"
+EXTERNAL_METRICS_API = "v1beta1.external.metrics.k8s.io"
 TIERS = ("A", "B", "C", "D")
 SERVICE_CIDR = "10.0.0.0/16"  # bookkeeping only: nothing ever connects to these addresses
 # kwok's fake pod IPs: on loopback, so a scrape of a "pod" never leaves this machine, and a test
@@ -463,23 +465,111 @@ class LocalCluster:
         )  # fmt: skip
         return out.stdout.strip() == "True"
 
+    def start_keda(self, timeout: float = 180.0) -> None:
+        """KEDA's operator and metrics adapter (``build-autoscaling.sh --with-keda``) as host
+        processes in namespace ``keda``: ScaledObjects become HPAs that read
+        ``external.metrics.k8s.io`` from KEDA's adapter, which asks the operator over gRPC with
+        the mTLS certificates the operator generates (its cert rotation writes them to Secret
+        ``kedaorg-certs``, copied here to both processes' cert directory). Admin credentials and
+        an unverified APIService: a test cluster only."""
+        script = str(BUILD_AUTOSCALING)
+        subprocess.run([script, "--with-keda"], check=True, capture_output=True)
+        keda = Path(subprocess.run([script, "--print-keda-bin"], check=True, capture_output=True,
+                                   text=True).stdout.strip())  # fmt: skip
+        crds = subprocess.run([script, "--print-keda-crds"], check=True, capture_output=True,
+                              text=True).stdout.strip()  # fmt: skip
+        self.kubectl("apply", "--server-side", "-f", crds)
+        self.kubectl("create", "namespace", "keda", check=False)
+        certs = self.root / "keda-certs"
+        certs.mkdir(exist_ok=True)
+        for name in ("keda-operator-metrics", "keda-probe", "keda-grpc", "keda-adapter"):
+            self.ports[name] = free_port()
+        (self.root / "ports.json").write_text(json.dumps(self.ports))
+        env = {"WATCH_NAMESPACE": "", "POD_NAMESPACE": "keda",
+               "KEDA_CLUSTER_OBJECT_NAMESPACE": "keda"}  # fmt: skip
+        operator = [
+            f"--kubeconfig={self.admin_kubeconfig}", "--leader-elect=false",
+            "--enable-cert-rotation=true", "--enable-webhook-patching=false",
+            "--enable-apiservice-patching=false", f"--cert-dir={certs}",
+            f"--metrics-bind-address=127.0.0.1:{self.ports['keda-operator-metrics']}",
+            f"--health-probe-bind-address=127.0.0.1:{self.ports['keda-probe']}",
+            f"--metrics-service-bind-address=127.0.0.1:{self.ports['keda-grpc']}",
+        ]  # fmt: skip
+        self.components.start("keda-operator", operator, executable=str(keda / "keda-operator"),
+                              env=env)  # fmt: skip
+        # The first start makes the certificates' Secret; copy it where both processes read.
+        wait_until(lambda: self._keda_certs(certs), timeout=timeout, what="kedaorg-certs",
+                   log=self.components.log("keda-operator"))  # fmt: skip
+        if self.components.processes[-1].poll() is None:
+            self.components.stop("keda-operator")
+        self.components.start("keda-operator", operator, executable=str(keda / "keda-operator"),
+                              env=env)  # fmt: skip
+        self.components.wait_started(
+            "keda-operator", healthy(f"http://127.0.0.1:{self.ports['keda-probe']}/readyz"),
+            timeout,
+        )  # fmt: skip
+        port = self.ports["keda-adapter"]
+        config = self.admin_kubeconfig
+        self.components.start("keda-adapter", [
+            f"--secure-port={port}", "--bind-address=127.0.0.1", f"--cert-dir={certs}",
+            f"--tls-cert-file={certs / 'tls.crt'}", f"--tls-private-key-file={certs / 'tls.key'}",
+            f"--lister-kubeconfig={config}", f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            f"--metrics-service-address=127.0.0.1:{self.ports['keda-grpc']}",
+            "--metrics-service-grpc-authority=keda-operator.keda.svc.cluster.local",
+        ], executable=str(keda / "keda-adapter"),
+           env={"KUBECONFIG": str(config), **env})  # fmt: skip
+        self.components.wait_started(
+            "keda-adapter", healthy(f"https://127.0.0.1:{port}/healthz"), timeout
+        )
+        api = aggregated_api("external.metrics.k8s.io", "v1beta1", "keda-adapter", port)
+        self.kubectl("apply", "-f", "-", input=json.dumps(api))
+        self.components.wait_started(
+            "keda-adapter", lambda: self._api_available(EXTERNAL_METRICS_API), timeout,
+            what=f"APIService {EXTERNAL_METRICS_API} Available",
+        )  # fmt: skip
+
+    def _keda_certs(self, certs: Path) -> bool:
+        out = self.kubectl("-n", "keda", "get", "secret", "kedaorg-certs", "-o", "json",
+                           check=False)  # fmt: skip
+        if out.returncode != 0:
+            return False
+        data = json.loads(out.stdout).get("data") or {}
+        if not all(k in data for k in ("ca.crt", "tls.crt", "tls.key")):
+            return False
+        for key in ("ca.crt", "tls.crt", "tls.key"):
+            (certs / key).write_bytes(base64.b64decode(data[key]))
+        return True
+
+    def _api_available(self, name: str) -> bool:
+        out = self.kubectl(
+            "get", "apiservice", name, "-o",
+            "jsonpath={.status.conditions[?(@.type=='Available')].status}", check=False,
+        )  # fmt: skip
+        return out.stdout.strip() == "True"
+
 
 def custom_metrics_api(port: int) -> dict[str, object]:
     """The aggregation wiring of a host-process adapter on ``port``: an ExternalName Service
     (localhost) and APIService ``v1beta2.custom.metrics.k8s.io`` (TLS unverified: test only)."""
+    return aggregated_api("custom.metrics.k8s.io", "v1beta2", "prometheus-adapter", port)
+
+
+def aggregated_api(group: str, version: str, service: str, port: int) -> dict[str, object]:
+    """APIService ``version.group`` served by a host process on ``port``, through an
+    ExternalName Service ``service`` (localhost) in kube-system (TLS unverified: test only)."""
     return {
         "apiVersion": "v1",
         "kind": "List",
         "items": [
             {"apiVersion": "v1", "kind": "Service",
-             "metadata": {"name": "prometheus-adapter", "namespace": "kube-system"},
+             "metadata": {"name": service, "namespace": "kube-system"},
              "spec": {"type": "ExternalName", "externalName": "localhost",
                       "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}},
             {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-             "metadata": {"name": CUSTOM_METRICS_API},
-             "spec": {"group": "custom.metrics.k8s.io", "version": "v1beta2",
-                      "service": {"name": "prometheus-adapter", "namespace": "kube-system",
-                                  "port": port},
+             "metadata": {"name": f"{version}.{group}"},
+             "spec": {"group": group, "version": version,
+                      "service": {"name": service, "namespace": "kube-system", "port": port},
                       "insecureSkipTLSVerify": True, "groupPriorityMinimum": 100,
                       "versionPriority": 100}},
         ],
