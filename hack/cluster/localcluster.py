@@ -482,7 +482,9 @@ class LocalCluster:
         self.kubectl("create", "namespace", "keda", check=False)
         certs = self.root / "keda-certs"
         certs.mkdir(exist_ok=True)
-        for name in ("keda-operator-metrics", "keda-probe", "keda-grpc", "keda-adapter"):
+        names = ("keda-operator-metrics", "keda-probe", "keda-grpc", "keda-adapter",
+                 "keda-adapter-metrics")  # fmt: skip
+        for name in names:
             self.ports[name] = free_port()
         (self.root / "ports.json").write_text(json.dumps(self.ports))
         env = {"WATCH_NAMESPACE": "", "POD_NAMESPACE": "keda",
@@ -517,6 +519,9 @@ class LocalCluster:
             f"--authorization-kubeconfig={config}",
             f"--metrics-service-address=127.0.0.1:{self.ports['keda-grpc']}",
             "--metrics-service-grpc-authority=keda-operator.keda.svc.cluster.local",
+            # Its own /metrics listens on every address at this port (8080 unless told), which
+            # would take the runtime's port from every pod address on this host.
+            f"--port={self.ports['keda-adapter-metrics']}",
         ], executable=str(keda / "keda-adapter"),
            env={"KUBECONFIG": str(config), **env})  # fmt: skip
         self.components.wait_started(

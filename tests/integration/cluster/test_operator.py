@@ -6,6 +6,7 @@ Events, scale subresource, restart and deletion are all real API objects.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -108,10 +109,20 @@ def test_apply_creates_children_that_match_and_pods_pass_restricted(
     assert any(e["reason"] == "Available" for e in events(cluster, ns, "iris"))
 
     columns = cluster.kubectl("-n", ns, "get", "mdep", "iris").stdout.split("\n")
-    assert columns[0].split() == [
-        "NAME", "VERSION", "PHASE", "READY", "STABLE", "CANARY", "REPLICAS", "AVAILABLE", "AGE",
+    names = columns[0].split()
+    assert names == [
+        "NAME", "VERSION", "PHASE", "READY", "STABLE", "CANARY", "DESIRED", "REPLICAS",
+        "AVAILABLE", "AGE",
     ]  # fmt: skip
-    assert columns[1].split()[:7] == ["iris", "v1", "Ready", "True", "v1", "2", "2"]
+    # Cells by the header's offsets: empty ones (no canary, no autoscaler) stay in place.
+    starts = [columns[0].index(n) for n in names] + [len(columns[1]) + 1]
+    cells = dict(
+        zip(names, (columns[1][a:b].strip() for a, b in itertools.pairwise(starts)), strict=True)
+    )
+    shown = ("NAME", "VERSION", "PHASE", "READY", "STABLE", "REPLICAS", "AVAILABLE")
+    assert [cells[n] for n in shown] == ["iris", "v1", "Ready", "True", "v1", "2", "2"]
+    assert cells["CANARY"] in ("", "<none>")
+    assert cells["DESIRED"] in ("", "<none>")  # no autoscaler
 
 
 def test_kubectl_scale_goes_through_the_scale_subresource(
