@@ -125,7 +125,9 @@ class Bench:
             self.cluster.restart_apiserver()
             return "alive" if self.alive() else "EXITED"
 
-        self.burst_with("apiserver restarted", "SIGTERM, started again", inject, timeout)
+        self.burst_with(
+            "apiserver restarted", "SIGTERM (SIGKILL after 5 s), started again", inject, timeout
+        )
 
     def stop_etcd(self, outage: float, timeout: float) -> None:
         def inject() -> str:
