@@ -71,6 +71,7 @@ class Bench:
         self.names = [f"f-{i:04d}" for i in range(count)]
         self.rows: list[Row] = []
         self.version = 1
+        self.on_row: Callable[[list[Row]], None] | None = None
 
     def pid(self) -> int:
         assert self.operator.process is not None
@@ -92,6 +93,8 @@ class Bench:
         )  # fmt: skip
         self.rows.append(row)
         print(json.dumps(dataclasses.asdict(row)), flush=True)
+        if self.on_row is not None:  # the table so far, in case a later fault never ends
+            self.on_row(self.rows)
 
     def burst_with(self, fault: str, injected: str, inject: Callable[[], str],
                    timeout: float) -> None:  # fmt: skip
@@ -122,7 +125,9 @@ class Bench:
             self.cluster.restart_apiserver()
             return "alive" if self.alive() else "EXITED"
 
-        self.burst_with("apiserver restarted", "SIGTERM, started again", inject, timeout)
+        self.burst_with(
+            "apiserver restarted", "SIGTERM (SIGKILL after 5 s), started again", inject, timeout
+        )
 
     def stop_etcd(self, outage: float, timeout: float) -> None:
         def inject() -> str:
@@ -163,7 +168,10 @@ class Bench:
         return self.operator.process is not None and self.operator.process.popen.poll() is None
 
 
-def run(count: int, outage: float, timeout: float, strategy: str) -> list[Row]:
+def run(
+    count: int, outage: float, timeout: float, strategy: str,
+    on_row: Callable[[list[Row]], None] | None = None,
+) -> list[Row]:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="modelyard-faults-") as tmp:
         cluster = LocalCluster(Path(tmp) / "cluster", tier="C", pod_cidr="127.60.0.0/16")
         cluster.up()
@@ -184,6 +192,7 @@ def run(count: int, outage: float, timeout: float, strategy: str) -> list[Row]:
             operator.start()
             try:
                 bench = Bench(cluster, operator, count, strategy)
+                bench.on_row = on_row
                 bench.fill(timeout)
                 bench.restart_apiserver(timeout)
                 bench.stop_etcd(outage, timeout)
@@ -248,11 +257,15 @@ def main() -> int:
     args = parser.parse_args()
     subprocess.run([str(ROOT / "hack" / "cluster" / "build.sh")], check=True, stdout=sys.stderr)
     started = time.monotonic()
-    rows = run(args.count, args.etcd_outage, args.timeout, args.strategy)
     flags = f"--count {args.count} --etcd-outage {args.etcd_outage:g} --strategy {args.strategy}"
-    section = table(
-        rows, f"make bench-faults  # {flags}", time.monotonic() - started, args.strategy
-    )
+    command = f"make bench-faults  # {flags}"
+
+    def partial(rows: list[Row]) -> None:
+        if not args.no_write:
+            write_reliability(table(rows, command, time.monotonic() - started, args.strategy))
+
+    rows = run(args.count, args.etcd_outage, args.timeout, args.strategy, partial)
+    section = table(rows, command, time.monotonic() - started, args.strategy)
     print(section)
     if not args.no_write:
         write_reliability(section)

@@ -297,7 +297,7 @@ class LocalCluster:
         self._up_prometheus(timeout)
 
     # -- faults (tests/integration/cluster/test_faults.py, hack/bench_faults.py) -------------
-    def restart_apiserver(self, timeout: float = 120.0, grace: float = 5.0) -> None:
+    def restart_apiserver(self, timeout: float = 300.0, grace: float = 5.0) -> None:
         """Stop kube-apiserver (SIGTERM; SIGKILL if it still drains after ``grace`` seconds:
         every open watch and request ends) and start it again on the same port with the same
         certificates, as a control-plane upgrade or a crash does."""
