@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hack.bench.report import write_section
 from hack.cluster import images, node
 from hack.cluster.base import NODE_IP, ROOT
 from hack.cluster.localcluster import LocalCluster
@@ -213,13 +214,7 @@ generator and everything else, so more replicas add little capacity here: the de
 are the point, not the latency after. Knative's KPA, for comparison, reacts within its 6 s
 panic window.
 {END}"""  # noqa: E501
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section(ROOT / "BENCHMARKS.md", section, BEGIN, END)
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from hack import bench_smaller
+from hack.bench.report import write_section
 from modelyard_cli.models import export
 from modelyard_cli.models.quantize import MODES, quantize
 
@@ -79,13 +80,7 @@ def main() -> int:
         END,
     ])  # fmt: skip
     print(section)
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section(ROOT / "BENCHMARKS.md", section, BEGIN, END)
     return 0
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hack.bench.report import write_section
 from hack.cluster.base import ROOT
 from hack.cluster.localcluster import LocalCluster
 from hack.testbed.manifests import md_manifest
@@ -318,13 +319,7 @@ next to the stable one, the rollout state in status), reached in {result["canary
 operator RSS **{result["canary_rss_mib"]:.0f} MiB**. The restart above resumed those canaries
 too, each at the step it was at.
 {END}"""  # noqa: E501
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section(ROOT / "BENCHMARKS.md", section, BEGIN, END)
 
 
 def main() -> int:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hack.bench.report import write_section
 from hack.cluster import images, node
 from hack.cluster.base import NODE_IP, ROOT
 from hack.cluster.localcluster import LocalCluster
@@ -201,13 +202,7 @@ every 0.5 s): decision (phase RollingBack) **{rollback["decision_s"]:.1f} s**; s
 rollback recorded {rollback["finished_s"]:.1f} s. Target: within one analysis interval (30 s).
 The reason recorded: `{rollback["reason"]}`.
 {END}"""  # noqa: E501
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section(ROOT / "BENCHMARKS.md", section, BEGIN, END)
 
 
 def main() -> int:
