@@ -40,16 +40,6 @@ def main_server(root: Path) -> RuntimeProcess:
     )  # fmt: skip
 
 
-def slow_server(root: Path, *extra: str) -> RuntimeProcess:
-    model = root / "any.onnx"
-    model.write_bytes(b"")
-    return RuntimeProcess(
-        ["--model", str(model), "--name", "tiny", "--processes", "1", "--warmup", "none",
-         "--compute-seconds", "0.05", *extra],
-        module="tests.support.slow_server",
-    )  # fmt: skip
-
-
 def address(url: str) -> tuple[str, int]:
     host, port = url.removeprefix("http://").split(":")
     return host, int(port)
@@ -117,12 +107,12 @@ def main() -> int:
             errors_logged = sum(" ERROR " in line for line in server.lines)
         finally:
             server.kill()
-        slow = slow_server(root, "--max-batch-size", "1", "--max-queue-size", "8")
+        slow = hostile.slow_server(root, "--max-batch-size", "1", "--max-queue-size", "8")
         try:
             statuses = overload(slow.wait_ready())
         finally:
             slow.kill()
-        stalled = slow_server(
+        stalled = hostile.slow_server(
             root, "--shutdown-grace-seconds", str(GRACE), "--body-timeout-seconds", "60"
         )
         try:

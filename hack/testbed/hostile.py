@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import orjson
 
+from hack.testbed.processes import RuntimeProcess
+
 TOKEN: Final = "hostile-token"
 AUTH: Final = f"Authorization: Bearer {TOKEN}\r\n".encode()
 JSON_TYPE: Final = b"Content-Type: application/json\r\n"
@@ -340,3 +342,15 @@ def cases(body_timeout: float) -> list[Case]:
              _send([request_head(length=len(huge)) + huge], timeout=60)),
         Case("huge", "4096 rows (the limit) as JSON", (200,), _post(tiny_body(4096))),
     ]  # fmt: skip
+
+
+def slow_server(root: Path, *extra: str) -> RuntimeProcess:
+    """A runtime process whose model takes 50 ms a request (``tests.support.slow_server``), for
+    overload and stalled-client cases."""
+    model = root / "any.onnx"
+    model.write_bytes(b"")
+    return RuntimeProcess(
+        ["--model", str(model), "--name", "tiny", "--processes", "1", "--warmup", "none",
+         "--compute-seconds", "0.05", *extra],
+        module="tests.support.slow_server",
+    )  # fmt: skip

@@ -40,7 +40,7 @@ from modelyard_runtime.startup import (
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-EXIT_RESERVE_SECONDS = 1.0  # of the grace (at most a quarter), left for the process to exit
+EXIT_RESERVE_SECONDS = 2.0  # of the grace (at most a quarter), left for the process to exit
 
 
 class Stop:
