@@ -43,7 +43,7 @@ from hack.cluster.localcluster import LocalCluster
 from hack.testbed import onnx_models
 from hack.testbed.load import SteadyLoad
 from hack.testbed.manifests import md_manifest
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 
 BEGIN, END = "<!-- bench-autoscaling:begin -->", "<!-- bench-autoscaling:end -->"
 NS, NAME, TARGET, CLIENTS = "bench", "scaled", 0.05, 8
@@ -127,11 +127,7 @@ def run() -> dict[str, Any]:
         server = None
         try:
             cluster.start_metrics_adapter(relist=f"{RELIST_S}s")
-            for path in ("crds/modeldeployments.yaml", "manifests/operator/namespace.yaml",
-                         "manifests/rbac"):  # fmt: skip
-                cluster.kubectl("apply", "-f", str(ROOT / path))
-            cluster.kubectl("wait", "--for=condition=Established",
-                            "crd/modeldeployments.serving.modelyard.io")  # fmt: skip
+            install_manifests(cluster)
             cluster.create_namespace(NS)
             image = images.load("runtime", node.RealNode(cluster), root)
             store = root / "models"

@@ -30,7 +30,7 @@ from hack.bench_operator import rss_mib
 from hack.cluster.base import ROOT
 from hack.cluster.localcluster import NODE_NAME, LocalCluster
 from hack.testbed.fleet import FAST_CANARY, Fleet, FleetError, problems
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 
 BEGIN = "<!-- BEGIN operator-faults"
 END = "<!-- END operator-faults -->"
@@ -177,12 +177,7 @@ def run(
         cluster.up()
         try:
             cluster.add_fake_node(LOST_NODE)
-            cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
-            cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "operator" / "namespace.yaml"))
-            cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "rbac"))
-            cluster.kubectl(
-                "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
-            )
+            install_manifests(cluster)
             cluster.create_namespace(NAMESPACE)
             config = cluster.service_account_kubeconfig(
                 "modelyard-system", "modelyard-operator", Path(tmp) / "operator.kubeconfig"

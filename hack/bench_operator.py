@@ -30,7 +30,7 @@ from hack.bench.report import write_section
 from hack.cluster.base import ROOT
 from hack.cluster.localcluster import LocalCluster
 from hack.testbed.manifests import md_manifest
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 
 BEGIN, END = "<!-- bench-operator:begin -->", "<!-- bench-operator:end -->"
 REST_SECONDS = 65
@@ -173,12 +173,7 @@ def run(count: int, probes: int, rate: float, canaries: int) -> dict[str, Any]:
         cluster = LocalCluster(Path(tmp) / "cluster", tier="C")
         cluster.up()
         try:
-            cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
-            cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "operator" / "namespace.yaml"))
-            cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "rbac"))
-            cluster.kubectl(
-                "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
-            )
+            install_manifests(cluster)
             cluster.create_namespace("bench")
             config = cluster.service_account_kubeconfig(
                 "modelyard-system", "modelyard-operator", Path(tmp) / "operator.kubeconfig"

@@ -42,7 +42,7 @@ from hack.cluster.localcluster import LocalCluster
 from hack.testbed import onnx_models
 from hack.testbed.load import SteadyLoad
 from hack.testbed.manifests import md_manifest
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 
 BEGIN, END = "<!-- bench-rollouts:begin -->", "<!-- bench-rollouts:end -->"
 NS, NAME, REPLICAS = "bench", "fraud", 4
@@ -139,11 +139,7 @@ def run() -> dict[str, Any]:
         cluster.up()
         server = None
         try:
-            for path in ("crds/modeldeployments.yaml", "manifests/operator/namespace.yaml",
-                         "manifests/rbac"):  # fmt: skip
-                cluster.kubectl("apply", "-f", str(ROOT / path))
-            cluster.kubectl("wait", "--for=condition=Established",
-                            "crd/modeldeployments.serving.modelyard.io")  # fmt: skip
+            install_manifests(cluster)
             cluster.create_namespace(NS)
             image = images.load("runtime", node.RealNode(cluster), root)
             store = root / "models"

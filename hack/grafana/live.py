@@ -35,7 +35,7 @@ from hack.cluster.localcluster import LocalCluster
 from hack.grafana.traffic import Traffic
 from hack.testbed import onnx_models
 from hack.testbed.manifests import md_manifest
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 from hack.testbed.processes import RuntimeProcess
 
 NAMESPACE: Final = "modelyard-observe"
@@ -247,13 +247,8 @@ class LiveSetup:
             raise
 
     def _start_operator(self) -> None:
-        cluster, manifests = self.cluster, ROOT / "manifests"
-        cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
-        cluster.kubectl("apply", "-f", str(manifests / "operator" / "namespace.yaml"))
-        cluster.kubectl("apply", "-f", str(manifests / "rbac"))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
-        )
+        cluster = self.cluster
+        install_manifests(cluster)
         config = cluster.service_account_kubeconfig(
             OPERATOR_NAMESPACE, "modelyard-operator", self.root / "operator.kubeconfig"
         )

@@ -11,9 +11,22 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from hack.cluster.base import free_port
+from hack.cluster.base import ROOT, free_port
+from hack.cluster.localcluster import LocalCluster
 from hack.testbed.metrics_text import samples
 from hack.testbed.processes import RuntimeProcess
+
+
+def install_manifests(cluster: LocalCluster) -> None:
+    """The CRD, the operator's namespace, ServiceAccount and least-privilege RBAC, as shipped;
+    returns once the CRD is served."""
+    manifests = ROOT / "manifests"
+    cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
+    cluster.kubectl("apply", "-f", str(manifests / "operator" / "namespace.yaml"))
+    cluster.kubectl("apply", "-f", str(manifests / "rbac"))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
+    )
 
 
 class OperatorProcess:

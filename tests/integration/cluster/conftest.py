@@ -16,10 +16,9 @@ import pytest
 
 from hack.cluster import images
 from hack.cluster import node as node_module
-from hack.cluster.base import ROOT
 from hack.cluster.localcluster import LocalCluster
 from hack.cluster.node import RealNode
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 from tests.support.realnode import serving
 
 
@@ -67,13 +66,7 @@ OPERATOR_NAMESPACE = "modelyard-system"
 @pytest.fixture(scope="session")
 def installed(cluster: LocalCluster) -> LocalCluster:
     """The CRD, the operator's namespace, ServiceAccount and least-privilege RBAC, as shipped."""
-    manifests = ROOT / "manifests"
-    cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
-    cluster.kubectl("apply", "-f", str(manifests / "operator" / "namespace.yaml"))
-    cluster.kubectl("apply", "-f", str(manifests / "rbac"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
-    )
+    install_manifests(cluster)
     return cluster
 
 

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from hack.cluster.base import ROOT
 from hack.cluster.localcluster import LocalCluster
 from hack.testbed.fleet import Fleet
-from hack.testbed.operator import OperatorProcess
+from hack.testbed.operator import OperatorProcess, install_manifests
 from tests.support.kube import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -50,12 +49,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     )
     cluster.up()
     try:
-        cluster.kubectl("apply", "-f", str(ROOT / "crds" / "modeldeployments.yaml"))
-        cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "operator" / "namespace.yaml"))
-        cluster.kubectl("apply", "-f", str(ROOT / "manifests" / "rbac"))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/modeldeployments.serving.modelyard.io"
-        )
+        install_manifests(cluster)
         yield cluster
     finally:
         cluster.down()
